@@ -1,0 +1,127 @@
+"""torchish: PyTorch's programming model on JAX/XLA.
+
+The public namespace (``torchish.tensor``, ``torchish.nn``, ``torchish.optim``,
+``torchish.compile``, ...).  Everything here is a re-export; implementations live in private
+modules.
+"""
+
+from . import _config  # noqa: F401  (enables 64-bit dtypes before any array is made)
+from . import _ops  # noqa: F401
+from . import errors as errors
+from ._device import device as device
+from ._device import get_default_device as get_default_device
+from ._device import set_default_device as set_default_device
+from ._dtype import (  # noqa: F401
+    bfloat16, bool, double, dtype, float, float16, float32, float64, get_default_dtype, half, int, int8,
+    int16, int32, int64, long, promote_types, set_default_dtype, short, uint8, uint16, uint32, uint64,
+)
+from ._tensor import Size as Size
+from ._tensor import Tensor as Tensor
+from ._random import Generator as Generator
+from ._random import default_generator as default_generator
+from ._random import get_rng_state as get_rng_state
+from ._random import initial_seed as initial_seed
+from ._random import manual_seed as manual_seed
+from ._random import seed as seed
+from ._random import set_rng_state as set_rng_state
+from ._autograd.grad_mode import enable_grad as enable_grad
+from ._autograd.grad_mode import inference_mode as inference_mode
+from ._autograd.grad_mode import is_grad_enabled as is_grad_enabled
+from ._autograd.grad_mode import is_inference_mode_enabled as is_inference_mode_enabled
+from ._autograd.grad_mode import no_grad as no_grad
+from ._autograd.grad_mode import set_grad_enabled as set_grad_enabled
+
+from ._functions import conversion as _conversion  # noqa: F401  (Tensor methods)
+from ._functions.creation import (  # noqa: F401
+    arange, as_tensor, asarray, empty, empty_like, eye, from_numpy, full, full_like, linspace, logspace,
+    ones, ones_like, range, scalar_tensor, tensor, tril_indices, triu_indices, zeros, zeros_like,
+)
+from ._functions.indexing import (  # noqa: F401
+    argwhere, bincount, bucketize, gather, index_add, index_copy, index_fill, index_put, index_select,
+    masked_fill, masked_scatter, masked_select, nonzero, scatter, scatter_add, scatter_reduce, searchsorted,
+    take, take_along_dim,
+)
+from ._functions.linalg import (  # noqa: F401
+    addbmm, addmm, addmv, addr, baddbmm, bmm, cdist, chain_matmul, cross, dot, einsum, ger, inner, kron,
+    matmul, mm, mv, outer, tensordot, trace, vdot,
+)
+from ._functions.math import *  # noqa: F401,F403  (elementwise functions; see _functions/math.py)
+from ._functions.math import (  # noqa: F401
+    abs, add, addcdiv, addcmul, allclose, clamp, clamp_max, clamp_min, clip, div, divide, equal, float_power,
+    isclose, lerp, logit, mvlgamma, nan_to_num, polygamma, pow, round, sgn, sub, subtract, true_divide, where,
+)
+from ._functions.random import (  # noqa: F401
+    bernoulli, multinomial, normal, poisson, rand, rand_like, randint, randint_like, randn, randn_like, randperm,
+)
+from ._functions.reduction import (  # noqa: F401
+    all, amax, amin, aminmax, any, argmax, argmin, argsort, count_nonzero, cummax, cummin, cumprod, cumsum,
+    diff, kthvalue, logcumsumexp, logsumexp, max, mean, median, min, mode, msort, nanmean, nanmedian, nansum,
+    norm, prod, quantile, sort, std, std_mean, sum, topk, unique, unique_consecutive, var, var_mean,
+)
+from ._functions.shape import (  # noqa: F401
+    adjoint, atleast_1d, atleast_2d, atleast_3d, broadcast_shapes, broadcast_tensors, broadcast_to,
+    cartesian_prod, cat, chunk, clone, column_stack, concat, concatenate, contiguous, diag, diag_embed,
+    diagonal, dstack, expand, flatten, flip, fliplr, flipud, hstack, meshgrid, movedim, moveaxis, narrow,
+    permute, ravel, repeat_interleave, reshape, roll, rot90, row_stack, select, split, squeeze, stack,
+    swapaxes, swapdims, t, tensor_split, tile, transpose, tril, triu, unbind, unflatten, unsqueeze, vstack,
+)
+from . import autograd as autograd
+from . import cuda as cuda
+from . import linalg as linalg
+
+from ._functions.math import _ns as _math_ns  # noqa: E402
+
+del _math_ns
+
+__version__ = "0.1.0"
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(t) -> bool:
+    return t.is_floating_point()
+
+
+def numel(t) -> int:
+    return t.numel()
+
+
+def detach(t):
+    return t.detach()
+
+
+def is_nonzero(t) -> bool:
+    if t.numel() != 1:
+        raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+    return bool(t)
+
+
+def get_num_threads() -> int:
+    import os
+
+    return os.cpu_count() or 1
+
+
+def set_num_threads(n: int) -> None:
+    """Accepted for compatibility; XLA manages its own thread pool."""
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """Accepted for compatibility: XLA programs are deterministic on CPU."""
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    from . import _tensor_str as S
+
+    if profile == "default":
+        S.PRECISION, S.THRESHOLD, S.EDGEITEMS, S.LINEWIDTH = 4, 1000, 3, 80
+    if precision is not None:
+        S.PRECISION = precision
+    if threshold is not None:
+        S.THRESHOLD = threshold
+    if edgeitems is not None:
+        S.EDGEITEMS = edgeitems
+    if linewidth is not None:
+        S.LINEWIDTH = linewidth

@@ -1,0 +1,1 @@
+"""Level 2: the autograd tape (``graph``) and grad mode (``grad_mode``)."""

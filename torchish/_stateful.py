@@ -1,0 +1,40 @@
+"""The protocol between stateful classes and ``torchish.compile`` (level 0: no imports).
+
+``torchish.compile`` finds state by walking the objects a function can reach.  It knows
+Tensors (boxes) and plain containers (list, tuple, dict).  Any other class that owns state
+says so with up to three methods:
+
+``_torchish_state_(self)``
+    Everything this object owns that holds state: Tensors, ``None`` placeholders, nested
+    stateful objects, and lists/tuples/dicts of those.  (Module: its ``_parameters``,
+    ``_buffers`` and ``_modules`` dicts.  Optimizer: ``param_groups`` and ``state``.)
+
+``_torchish_numbers_(self)``
+    ``(container, key)`` pairs whose value is a Python ``int``/``float`` (or a tuple of them)
+    that compiled code should treat as *data*: compile passes them in as 0-d arrays and
+    writes changed values back (as 0-d ``jax.Array``s), so a scheduler changing ``lr`` or a
+    step counter never causes a retrace.  Code reading them must therefore accept a tracer:
+    no Python branching on their values (use the ``_num`` helpers in ``optim``).
+
+``_torchish_static_(self)``
+    A hashable value that, when it changes, changes the compiled program (``Module.training``,
+    an optimizer's per-group structural flags).  Part of compile's cache key.
+
+Structural changes (a new parameter, a ``.grad`` appearing or disappearing, optimizer state
+created) call ``bump_structure()``, so compile's fast path can check one integer per call
+instead of re-walking the object graph.
+"""
+
+
+class _Version:
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
+STRUCTURE = _Version()
+
+
+def bump_structure() -> None:
+    STRUCTURE.value += 1

@@ -1,0 +1,3 @@
+"""``torchish.autograd.graph``: the Node type of ``grad_fn`` objects."""
+
+from .._autograd.graph import Node as Node

@@ -47,7 +47,7 @@ class Generator:
         seed = int(seed)
         self._seed = seed
         self._key._data = _key_from_seed(seed)
-        self._key._version += 1
+        self._key._v += 1
         return self
 
     def seed(self) -> int:
@@ -67,7 +67,7 @@ class Generator:
         if arr.shape != (2,):
             raise ValueError(f"Generator.set_state expected a key of shape (2,), got shape {tuple(arr.shape)}")
         self._key._data = arr.astype(jnp.uint32)
-        self._key._version += 1
+        self._key._v += 1
         return self
 
     def __repr__(self) -> str:

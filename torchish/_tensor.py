@@ -90,7 +90,7 @@ class Tensor:
     # a tensor on the hot path sets three slots only.
     _grad = None
     _output_nr = 0
-    _version = 0
+    _v = 0  # version counter of a root box (views read their root's: see `_version`)
     _base = None  # root base of a view
     _view_chain = ()
     _view_version = 0
@@ -329,7 +329,7 @@ class Tensor:
     def data(self, value) -> None:
         value = value if isinstance(value, Tensor) else wrap(jnp.asarray(value))
         self._data = value._value()
-        self._version += 1
+        self._v += 1
 
     # ----------------------------------------------------------------------- values
     def _value(self):
@@ -478,11 +478,11 @@ class Tensor:
                 self._grad_fn = None
                 self._requires_grad = False
         self._data = result._data
-        self._version += 1
+        self._v += 1
 
     def _sync(self):
         root = self._base
-        rv = root._version
+        rv = root._v
         if self._view_version == rv and root._base is None:
             return self._data
         base_val = root._value()
@@ -499,6 +499,17 @@ class Tensor:
             self._grad_fn, self._output_nr, self._requires_grad = t._grad_fn, t._output_nr, t._requires_grad
         self._view_version = rv
         return self._data
+
+    @property
+    def _version(self) -> int:
+        """PyTorch's version counter: bumped by every in-place change; views share their base's."""
+        b = self._base
+        return (b if b is not None else self)._v
+
+    @_version.setter
+    def _version(self, value: int) -> None:
+        b = self._base
+        (b if b is not None else self)._v = value
 
     @property
     def _is_view(self) -> bool:
@@ -645,7 +656,7 @@ def _make_view(result: Tensor, base: Tensor, step, detached: bool = False) -> Te
     d = result.__dict__
     d["_base"] = root
     d["_view_chain"] = base._view_chain + (step,) if base._base is not None else (step,)
-    d["_view_version"] = root._version
+    d["_view_version"] = root._v
     if detached or base._view_detached:
         d["_view_detached"] = True
     return result
@@ -715,7 +726,7 @@ def _write_through(view: Tensor, new: Tensor) -> None:
         _push_back(root, chain, new, record=True)
         view._data = new._data
         view._grad_fn, view._output_nr, view._requires_grad = new._grad_fn, new._output_nr, new._requires_grad
-    view._view_version = root._version
+    view._view_version = root._v
 
 
 def _push_back(root: Tensor, chain, new: Tensor, record: bool) -> None:
@@ -732,7 +743,7 @@ def _push_back(root: Tensor, chain, new: Tensor, record: bool) -> None:
             root.__dict__["_base"] = saved_base
     else:
         root._data = child._data
-        root._version += 1
+        root._v += 1
 
 
 # ------------------------------------------------------------------------------- pytree

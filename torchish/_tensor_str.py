@@ -35,9 +35,6 @@ class _Formatter:
         v = values.astype(np.float64).reshape(-1)
         finite = v[np.isfinite(v)]
         nonzero = np.abs(finite[finite != 0])
-        for x in v:
-            if not np.isfinite(x):
-                self.width = max(self.width, len(str(_fmt_nonfinite(x))))
         if nonzero.size == 0:
             self.width = max(self.width, 2)
             return
@@ -92,7 +89,7 @@ def _tensor_str(a: np.ndarray, indent: int, fmt: _Formatter, summarize: bool) ->
     if a.ndim == 1:
         items = [fmt.format(x).rjust(fmt.width) for x in a]
         if summarize and a.shape[0] > 2 * EDGEITEMS:
-            items = items[:EDGEITEMS] + ["..."] + items[-EDGEITEMS:]
+            items = items[:EDGEITEMS] + [" ..."] + items[-EDGEITEMS:]
         per_line = max(math.floor((LINEWIDTH - indent) / (fmt.width + 2)), 1)
         lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
         return "[" + ("," + "\n" + " " * (indent + 1)).join(lines) + "]"

@@ -302,7 +302,7 @@ def _accumulate(leaf, g):
         STRUCTURE.value += 1
     else:
         leaf._grad._data = leaf._grad._data + g
-        leaf._grad._version += 1
+        leaf._grad._v += 1
     if leaf._post_accumulate_hooks:
         for h in list(leaf._post_accumulate_hooks.values()):
             h(leaf)

@@ -162,7 +162,7 @@ def zero_(self):
 
 def _set_(self, source):
     self._data = source._value()
-    self._version += 1
+    self._v += 1
     return self
 
 

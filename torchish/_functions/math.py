@@ -198,14 +198,23 @@ def add(input, other, *, alpha=1, out=None):
 def sub(input, other, *, alpha=1, out=None):
     """``input - alpha * other``."""
     a, b, dt = _result(input, other)
-    if dt == np.bool_:
+    if _is_bool(a) or _is_bool(b):
+        if _is_bool(a) and _is_bool(b):
+            raise RuntimeError(
+                "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
+                "`logical_xor()` operator instead."
+            )
         raise RuntimeError(
-            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
-            "`logical_xor()` operator instead."
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a "
+            "mask, use the `~` or `logical_not()` operator instead."
         )
     if alpha == 1:
         return _out(apply_op(OPS["sub"], _key(dt), a, b), out)
     return _out(apply_op(OPS["add_scaled"], _key(dt), a, b, -alpha), out)
+
+
+def _is_bool(x) -> bool:
+    return x is True or x is False or (isinstance(x, Tensor) and x._data.dtype == np.bool_)
 
 
 subtract = method(sub, name="subtract")

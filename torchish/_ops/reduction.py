@@ -148,15 +148,15 @@ def cumprod(x, *, dim, dtype):
 
 @op()
 def cummax(x, *, dim):
-    vals = jax.lax.cummax(x, axis=dim)
-    idx = _cum_index(x, vals, dim)
-    return vals, idx
+    # NOTE: values are gathered at the indices so the gradient goes to the element PyTorch picks.
+    idx = _cum_index(x, jax.lax.cummax(x, axis=dim), dim)
+    return jnp.take_along_axis(x, idx, axis=dim), idx
 
 
 @op()
 def cummin(x, *, dim):
-    vals = jax.lax.cummin(x, axis=dim)
-    return vals, _cum_index(x, vals, dim)
+    idx = _cum_index(x, jax.lax.cummin(x, axis=dim), dim)
+    return jnp.take_along_axis(x, idx, axis=dim), idx
 
 
 def _cum_index(x, vals, dim):

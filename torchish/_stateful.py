@@ -38,3 +38,16 @@ STRUCTURE = _Version()
 
 def bump_structure() -> None:
     STRUCTURE.value += 1
+
+
+class _TraceLog:
+    """While ``torchish.compile`` traces, ``log`` is a list: boxes that held concrete values and
+    were changed in place are appended, so state that discovery missed is caught."""
+
+    __slots__ = ("log",)
+
+    def __init__(self):
+        self.log = None
+
+
+TRACE = _TraceLog()

@@ -34,6 +34,7 @@ from . import _dtype as D
 from . import _device
 from ._autograd import graph as _graph
 from ._stateful import STRUCTURE as _STRUCTURE
+from ._stateful import TRACE as _TRACE
 from ._autograd.grad_mode import STATE as _GRAD
 from ._ops import OPS
 from .errors import TracedValueError
@@ -328,6 +329,8 @@ class Tensor:
     @data.setter
     def data(self, value) -> None:
         value = value if isinstance(value, Tensor) else wrap(jnp.asarray(value))
+        if _TRACE.log is not None and not isinstance(self._data, _Tracer):
+            _TRACE.log.append((self, "data", self._data))
         self._data = value._value()
         self._v += 1
 
@@ -467,6 +470,8 @@ class Tensor:
         if self._base is not None:
             _write_through(self, result)
             return
+        if _TRACE.log is not None and not isinstance(self._data, _Tracer):
+            _TRACE.log.append((self, "data", self._data))
         if _GRAD.enabled:
             if self._requires_grad and self._grad_fn is None:
                 raise RuntimeError(LEAF_INPLACE_MSG)
@@ -742,6 +747,8 @@ def _push_back(root: Tensor, chain, new: Tensor, record: bool) -> None:
         if saved_base is not None:
             root.__dict__["_base"] = saved_base
     else:
+        if _TRACE.log is not None and not isinstance(root._data, _Tracer):
+            _TRACE.log.append((root, "data", root._data))
         root._data = child._data
         root._v += 1
 

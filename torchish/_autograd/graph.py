@@ -17,7 +17,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .._stateful import STRUCTURE
+from .._stateful import STRUCTURE, TRACE
 from . import grad_mode
 
 FREED_MSG = (
@@ -199,6 +199,16 @@ def _topo_order(roots):
     return order
 
 
+class _Runs:
+    __slots__ = ("count",)
+
+    def __init__(self):
+        self.count = 0
+
+
+RUNS = _Runs()  # number of backward passes so far (torchish.compile tells training steps from forwards)
+
+
 def run_backward(roots, root_grads, *, retain_graph: bool, capture=None, accumulate: bool = True,
                  only_leaves=None):
     """Propagate ``root_grads`` from ``roots`` (a list of ``(node, output_nr)`` edges).
@@ -207,6 +217,7 @@ def run_backward(roots, root_grads, *, retain_graph: bool, capture=None, accumul
     edge is stored in ``captured[slot]`` (``autograd.grad``).  ``accumulate``: add into leaves'
     ``.grad``.  ``only_leaves``: if given, a set of ids of the AccumulateGrad nodes to update.
     """
+    RUNS.count += 1
     buffers: dict[int, list] = {}
     for (node, nr), g in zip(roots, root_grads):
         buf = buffers.setdefault(id(node), [None] * node.n_out)
@@ -297,6 +308,9 @@ def _accumulate(leaf, g):
                 g = r._data if hasattr(r, "_data") else r
     if g.dtype != leaf._data.dtype:
         g = g.astype(leaf._data.dtype)
+    if TRACE.log is not None and not isinstance(leaf._data, jax.core.Tracer):
+        # a leaf that holds a concrete value is not part of the traced state: log it (see _compile)
+        TRACE.log.append((leaf, "grad", leaf._grad, None if leaf._grad is None else leaf._grad._data))
     if leaf._grad is None:
         leaf._grad = wrap(g)
         STRUCTURE.value += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from .._autograd import graph as G
@@ -46,7 +47,9 @@ def _one(dtype, shape):
     k = (dtype, shape)
     a = _ONES.get(k)
     if a is None:
-        a = _ONES[k] = jnp.ones(shape, dtype)
+        a = jnp.ones(shape, dtype)
+        if not isinstance(a, jax.core.Tracer):  # NOTE: never cache a value created while tracing
+            _ONES[k] = a
     return a
 
 

@@ -1,0 +1,481 @@
+"""``torchish.compile``: the state swap (see README.md in this package).
+
+One ``Compiled`` object wraps the user's function.  Per *program key* (which boxes, their
+shapes/dtypes, ``.grad`` presence, static flags such as ``Module.training``, grad mode, the
+argument structure) it holds an ``_Entry``: the ordered boxes and number slots, and
+``jax.jit(pure)`` where ``pure`` runs the user's function on tracers placed in those boxes.
+
+The fast path of a call, once an entry exists: one integer compare (the global structure
+version), a flatten of the arguments, one jitted call with the state donated, and a loop that
+writes the new arrays into the boxes.  No device synchronisation: the call returns while the
+device works.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _random
+from .._autograd import graph as _graph
+from .._autograd.grad_mode import STATE as _GRAD
+from .._autograd.grad_mode import no_grad
+from .._ops import Op
+from .._stateful import STRUCTURE
+from .._tensor import Tensor, apply_op, wrap
+from ..errors import CompileError, TracedValueError
+from .discovery import discover
+from .pure import TraceInfo, make_pure, missed_state
+
+CacheInfo = collections.namedtuple("CacheInfo", ["traces", "entries", "calls", "fallbacks"])
+
+_FALLBACK_ERRORS = (
+    TracedValueError,
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+    jax.errors.TracerArrayConversionError,
+)
+
+
+def _is_tensor(x) -> bool:
+    return isinstance(x, Tensor)
+
+
+def _hashable(x):
+    try:
+        hash(x)
+        return x
+    except TypeError:
+        return ("<id>", id(x))
+
+
+class Args:
+    """The user's (args, kwargs) split into static structure and dynamic leaves."""
+
+    __slots__ = ("tree", "kinds", "dyn", "tensors")
+
+    def __init__(self, args, kwargs, box_ids):
+        leaves, self.tree = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_is_tensor)
+        kinds, dyn, tensors = [], [], []
+        for x in leaves:
+            if isinstance(x, Tensor):
+                root = x._base if x._base is not None else x
+                idx = box_ids.get(id(root))
+                if idx is not None and root is x:
+                    kinds.append(("box", idx))
+                else:
+                    kinds.append(("t", x._requires_grad))
+                    dyn.append(x._value())
+                    tensors.append(x)
+            elif isinstance(x, (jax.Array, np.ndarray)):
+                kinds.append(("a", None))
+                dyn.append(x)
+                tensors.append(x)
+            elif type(x) is float:
+                kinds.append(("f", None))
+                dyn.append(x)
+                tensors.append(x)
+            else:
+                kinds.append(("s", _hashable(x)))
+        self.kinds = tuple(kinds)
+        self.dyn = dyn
+        self.tensors = tensors
+
+    def rebuild(self, dyn, boxes):
+        return rebuild_args(self.tree, self.kinds, dyn, boxes)
+
+
+def rebuild_args(tree, kinds, dyn, boxes):
+    it = iter(dyn)
+    leaves = []
+    for kind, v in kinds:
+        if kind == "box":
+            leaves.append(boxes[v])
+        elif kind == "t":
+            t = wrap(next(it))
+            if v:
+                t._requires_grad = True
+            leaves.append(t)
+        elif kind in ("a", "f"):
+            leaves.append(next(it))
+        else:
+            leaves.append(v[1] if isinstance(v, tuple) and len(v) == 2 and v[0] == "<id>" else v)
+    return jax.tree_util.tree_unflatten(tree, leaves)
+
+
+class _Entry:
+    """One compiled program and the state it reads and writes."""
+
+    __slots__ = ("boxes", "box_ids", "numbers", "dicts", "spec", "jitted", "info", "mode", "op", "scan")
+
+    def __init__(self, boxes, numbers, dicts, spec):
+        self.boxes = boxes
+        self.box_ids = {id(b): i for i, b in enumerate(boxes)}
+        self.numbers = numbers
+        self.dicts = dicts
+        self.spec = spec  # (tree, kinds) of the arguments
+        self.jitted = None
+        self.info: TraceInfo | None = None
+        self.mode = "step"  # or "diff": the call is one node on the eager tape
+        self.op = None
+        self.scan = None
+
+
+class Compiled:
+    """A function whose every call runs as one XLA program (see ``torchish.compile``)."""
+
+    def __init__(self, fn, *, fullgraph=False, donate=True, steps_per_call=1):
+        if int(steps_per_call) < 1:
+            raise ValueError(f"steps_per_call must be a positive integer, got {steps_per_call}")
+        self.fn = fn
+        self.fullgraph = fullgraph
+        self.donate = donate
+        self.steps_per_call = int(steps_per_call)
+        self._entries: dict = {}
+        self._fast = None
+        self._traces = 0
+        self._calls = 0
+        self._fallbacks = 0
+        self._eager_reason = None
+        self._adopted: list = []  # boxes found by the trace log that discovery missed
+        self._warm = False  # steps_per_call: state has settled, the scanned program can run
+        try:
+            functools.update_wrapper(self, fn, updated=())
+        except AttributeError:
+            pass
+
+    # ------------------------------------------------------------------------- public
+    def cache_info(self) -> CacheInfo:
+        """Traces made, programs cached, calls, and eager fallbacks."""
+        return CacheInfo(self._traces, len(self._entries), self._calls, self._fallbacks)
+
+    def cache_clear(self) -> None:
+        self._entries.clear()
+        self._fast = None
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return functools.partial(self.__call__, obj)
+
+    def __repr__(self) -> str:
+        return f"<torchish.compile of {getattr(self.fn, '__qualname__', self.fn)!r}>"
+
+    def __call__(self, *args, **kwargs):
+        self._calls += 1
+        if self._eager_reason is not None:
+            return self._eager(args, kwargs)
+        if self.steps_per_call > 1:
+            return self._call_k(args, kwargs)
+        fast = self._fast
+        if fast is not None and fast[0] == STRUCTURE.value and fast[1] == _GRAD.enabled:
+            entry = fast[3]
+            a = Args(args, kwargs, entry.box_ids)
+            if a.tree == fast[2][0] and a.kinds == fast[2][1]:
+                return self._run(entry, a, args, kwargs)
+        return self._slow_call(args, kwargs)
+
+    # ------------------------------------------------------------------------- slow path
+    def _roots(self, args, kwargs):
+        # Tensors passed as arguments are inputs, not state; stateful objects passed are walked.
+        leaves = jax.tree_util.tree_leaves((args, kwargs), is_leaf=_is_tensor)
+        return [self.fn, _random.default_generator] + [x for x in leaves if not isinstance(x, Tensor)]
+
+    def _entry_for(self, args, kwargs):
+        found = discover(self._roots(args, kwargs), self._adopted)
+        boxes = found.boxes
+        box_ids = {id(b): i for i, b in enumerate(boxes)}
+        # leaf tensors passed as arguments that require grad are state too (their .grad is written back)
+        for x in jax.tree_util.tree_leaves((args, kwargs), is_leaf=_is_tensor):
+            if isinstance(x, Tensor) and x._requires_grad and x._grad_fn is None and x._base is None \
+                    and id(x) not in box_ids:
+                box_ids[id(x)] = len(boxes)
+                boxes.append(x)
+        a = Args(args, kwargs, box_ids)
+        key = (
+            tuple((id(b), b._data.shape, str(b._data.dtype), b._grad is not None, b._requires_grad) for b in boxes),
+            tuple((id(c), k) for c, k in found.numbers),
+            tuple(_hashable(s) for s in found.statics),
+            _GRAD.enabled, a.tree, a.kinds,
+        )
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = _Entry(boxes, found.numbers, found.dicts, (a.tree, a.kinds))
+            roots = self._roots(args, kwargs)
+            entry.jitted = jax.jit(make_pure(self, entry, roots),
+                                   donate_argnums=(0, 1) if self.donate else (),
+                                   # a grad input the step discards (zero_grad first) is still donated
+                                   keep_unused=True)
+            self._entries[key] = entry
+        _dedupe_arrays(entry.boxes)
+        return entry, a
+
+    def _slow_call(self, args, kwargs):
+        self._fast = None
+        entry, a = self._entry_for(args, kwargs)
+        version = STRUCTURE.value
+        out = self._run(entry, a, args, kwargs)
+        # The run may have created state (first backward / optimizer step): then the version
+        # moved and the next call re-keys.  A nested slow call (after adopting missed state)
+        # has already set the fast path.
+        if self._fast is None and self._eager_reason is None:
+            self._fast = (version, _GRAD.enabled, entry.spec, entry)
+        return out
+
+    # ------------------------------------------------------------------------- run
+    def _inputs(self, entry):
+        boxes = entry.boxes
+        box_in = [b._data for b in boxes]
+        grad_in = [None if b._grad is None else b._grad._data for b in boxes]
+        num_in = []
+        for c, k in entry.numbers:
+            v = c[k]
+            num_in.append(list(v) if isinstance(v, tuple) else v)
+        return box_in, grad_in, num_in
+
+    def _first_trace(self, entry, inputs, a, args, kwargs):
+        """Trace ahead of time (nothing runs, nothing is donated): a failed or incomplete trace
+        leaves every box intact.  Returns a result if the call was handled otherwise."""
+        runs = _graph.RUNS.count
+        try:
+            entry.jitted.trace(*inputs, a.dyn)
+        except _FALLBACK_ERRORS as e:
+            return True, self._fallback(e, a, args, kwargs)
+        info = entry.info
+        log, info.log = info.log, None
+        missed = missed_state(log, entry) if log else []
+        if missed:
+            # In-place updates of tensors that discovery did not find: restored; adopt them as
+            # state and build a program that includes them.
+            self._adopted.extend(missed)
+            self._entries = {k: e for k, e in self._entries.items() if e is not entry}
+            self._fast = None
+            STRUCTURE.value += 1
+            return True, self._slow_call(args, kwargs)
+        if _graph.RUNS.count == runs and _GRAD.enabled and info.outputs_require_grad:
+            # A forward (no backward inside) whose outputs need gradients: the call becomes one
+            # node on the eager tape (see _run_diff).
+            entry.mode = "diff"
+            entry.op = Op(f"compiled_{getattr(self.fn, '__name__', 'fn')}", make_pure(self, entry, self._roots(args, kwargs), diff=True))
+        return False, None
+
+    def _run(self, entry, a, args, kwargs):
+        inputs = self._inputs(entry)
+        if entry.info is None:
+            handled, result = self._first_trace(entry, inputs, a, args, kwargs)
+            if handled:
+                return result
+        if entry.mode == "diff":
+            return self._run_diff(entry, inputs, a)
+        traces = self._traces
+        try:
+            box_out, grad_out, num_out, new_out, outs = entry.jitted(*inputs, a.dyn)
+        except _FALLBACK_ERRORS as e:
+            return self._fallback(e, a, args, kwargs)
+        info = entry.info
+        if self._traces != traces and info.log and missed_state(info.log, entry):
+            raise CompileError(
+                "torchish.compile found tensors changed in place that are not reachable state while retracing "
+                "for new shapes; pass them to the function as arguments or register them as module buffers."
+            )
+        self._write_back(entry, box_out, grad_out, num_out, new_out)
+        return _rebuild_outputs(info, outs, entry.boxes)
+
+    def _write_back(self, entry, box_out, grad_out, num_out, new_out):
+        info = entry.info
+        for b, arr in zip(entry.boxes, box_out):
+            b._data = arr
+            b._v += 1
+        changed = False
+        for b, g in zip(entry.boxes, grad_out):
+            if g is None:
+                if b._grad is not None:
+                    b._grad = None
+                    changed = True
+            elif b._grad is None:
+                b._grad = wrap(g)
+                changed = True
+            else:
+                gb = b._grad
+                gb._data = g
+                gb._v += 1
+        for i, v in zip(info.num_changed, num_out):
+            c, k = entry.numbers[i]
+            c[k] = tuple(v) if isinstance(v, list) else v
+        for b, arr in zip(info.new_boxes, new_out):
+            b._data = arr
+            b._v += 1
+        if changed or info.new_boxes:
+            STRUCTURE.value += 1
+
+    def _run_diff(self, entry, inputs, a):
+        """Run a compiled forward as one op, so the eager tape can differentiate through it."""
+        box_in, _, num_in = inputs
+        n_b = len(entry.boxes)
+        flat_nums = [x for v in num_in for x in (v if isinstance(v, list) else [v])]
+        res = apply_op(entry.op, (), *entry.boxes, *flat_nums, *a.tensors)
+        res = res if isinstance(res, tuple) else (res,)
+        outs, box_out = res[: len(res) - n_b], res[len(res) - n_b:]
+        for b, t in zip(entry.boxes, box_out):
+            b._data = t._data
+            b._v += 1
+        info = entry.info
+        it = iter(outs)
+        leaves = []
+        for kind, v in zip(info.out_kinds, info.out_static):
+            if kind in ("t", "a"):
+                leaves.append(next(it))
+            elif kind == "box":
+                leaves.append(entry.boxes[v])
+            else:
+                leaves.append(v)
+        return jax.tree_util.tree_unflatten(info.out_tree, leaves)
+
+    # ------------------------------------------------------------------------- K steps per call
+    def _call_k(self, args, kwargs):
+        """Run ``steps_per_call`` steps over arguments stacked on a leading axis, in one program."""
+        K = self.steps_per_call
+        leaves, tree = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_is_tensor)
+        for x in leaves:
+            if isinstance(x, (Tensor, jax.Array, np.ndarray)) and (x.ndim == 0 or x.shape[0] != K):
+                raise ValueError(
+                    f"torchish.compile(steps_per_call={K}) expects every tensor argument stacked with a leading axis "
+                    f"of size {K}, got shape {tuple(x.shape)}"
+                )
+        if not self._warm:
+            # Until the state settles (lazily created .grad and optimizer state), run the K steps one
+            # at a time through single-step programs.
+            outs = []
+            for i in range(K):
+                sl = jax.tree_util.tree_unflatten(tree, [x[i] if isinstance(x, (Tensor, jax.Array, np.ndarray)) else x for x in leaves])
+                v = STRUCTURE.value
+                self._fast = None
+                entry, a = self._entry_for(*sl)
+                outs.append(self._run(entry, a, *sl))
+                if self._eager_reason is not None:
+                    return _stack_outputs(outs)
+                if STRUCTURE.value == v:
+                    self._warm = True
+            return _stack_outputs(outs)
+        fast = self._fast
+        if fast is None or fast[0] != STRUCTURE.value or fast[1] != _GRAD.enabled:
+            sl = jax.tree_util.tree_unflatten(tree, [x[0] if isinstance(x, (Tensor, jax.Array, np.ndarray)) else x for x in leaves])
+            entry, _ = self._entry_for(*sl)
+            if entry.info is None or entry.mode != "step":
+                self._warm = False
+                return self._call_k(args, kwargs)
+            self._fast = (STRUCTURE.value, _GRAD.enabled, entry.spec, entry)
+        entry = self._fast[3]
+        a = Args(args, kwargs, entry.box_ids)
+        if entry.scan is None:
+            entry.scan = _make_scan(self, entry)
+        box_in, grad_in, num_in = self._inputs(entry)
+        box_out, grad_out, num_out, outs = entry.scan(box_in, grad_in, num_in, a.dyn)
+        info = entry.info
+        self._write_back(entry, box_out, grad_out, [num_out[i] for i in info.num_changed], [])
+        return _rebuild_outputs(info, outs, entry.boxes)
+
+    # ------------------------------------------------------------------------- eager fallback
+    def _fallback(self, err, a, args, kwargs):
+        if self.fullgraph:
+            if isinstance(err, TracedValueError):
+                raise err
+            raise TracedValueError(_jax_msg(err)) from err
+        reason = str(err).strip().splitlines()[0] if str(err) else type(err).__name__
+        self._eager_reason = reason
+        self._fallbacks += 1
+        warnings.warn(
+            f"torchish.compile({getattr(self.fn, '__qualname__', 'fn')}) falls back to eager execution: the "
+            f"function needs concrete tensor values while tracing ({reason}). Use fullgraph=True to get an error "
+            "instead, or keep values as tensors (torchish.where instead of `if`, no .item()).",
+            UserWarning, stacklevel=4,
+        )
+        return self._eager(args, kwargs)
+
+    def _eager(self, args, kwargs):
+        if self.steps_per_call > 1:
+            leaves, tree = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_is_tensor)
+            outs = []
+            for i in range(self.steps_per_call):
+                a, k = jax.tree_util.tree_unflatten(tree, [x[i] if isinstance(x, (Tensor, jax.Array, np.ndarray)) else x for x in leaves])
+                outs.append(self.fn(*a, **k))
+            return _stack_outputs(outs)
+        return self.fn(*args, **kwargs)
+
+
+def _jax_msg(err) -> str:
+    from .._tensor import _traced_msg
+
+    return _traced_msg("Python control flow or a conversion on a traced value") + f"\n  (JAX: {str(err).splitlines()[0]})"
+
+
+def _dedupe_arrays(boxes) -> None:
+    """Two boxes holding the same array cannot both be donated: give one of them a copy."""
+    seen = set()
+    for b in boxes:
+        for t in (b, b._grad):
+            if t is None:
+                continue
+            i = id(t._data)
+            if i in seen:
+                t._data = jnp.array(t._data, copy=True)
+            else:
+                seen.add(i)
+
+
+def _rebuild_outputs(info, outs, boxes):
+    it = iter(outs)
+    leaves = []
+    for kind, v in zip(info.out_kinds, info.out_static):
+        if kind == "t":
+            leaves.append(wrap(next(it)))
+        elif kind == "box":
+            leaves.append(boxes[v])
+        elif kind == "a":
+            leaves.append(next(it))
+        else:
+            leaves.append(v)
+    return jax.tree_util.tree_unflatten(info.out_tree, leaves)
+
+
+def _stack_outputs(outs):
+    def stack(*xs):
+        if isinstance(xs[0], Tensor):
+            from .._functions.shape import stack as tstack
+
+            return tstack(list(xs))
+        if isinstance(xs[0], jax.Array):
+            return jnp.stack(xs)
+        return list(xs)
+
+    return jax.tree_util.tree_map(stack, *outs, is_leaf=_is_tensor)
+
+
+def _make_scan(compiled, entry):
+    """One program running the step ``K`` times with ``lax.scan`` (state as the carry)."""
+    pure = make_pure(compiled, entry, None)
+
+    def run(box_in, grad_in, num_in, dyn):
+        num_in = [jax.tree_util.tree_map(lambda v: jnp.asarray(v), v) for v in num_in]
+
+        def body(carry, d):
+            box, grad, nums = carry
+            box_out, grad_out, num_out, new_out, outs = pure(box, grad, nums, d)
+            if new_out:
+                raise CompileError("steps_per_call: the step created new state inside the scanned program")
+            nums = list(nums)
+            for i, v in zip(entry.info.num_changed, num_out):
+                nums[i] = jax.tree_util.tree_map(lambda new, old: jnp.asarray(new, old.dtype), v, nums[i])
+            grad_out = [g if g is not None else None for g in grad_out]
+            return (box_out, grad_out, nums), outs
+
+        (box, grad, nums), outs = jax.lax.scan(body, (box_in, grad_in, num_in), dyn)
+        return box, grad, nums, outs
+
+    return jax.jit(run, donate_argnums=(0, 1) if compiled.donate else (), keep_unused=True)

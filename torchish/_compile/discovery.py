@@ -82,7 +82,8 @@ def discover(roots, extra_boxes=()) -> Found:
         cls = type(obj)
         state = getattr(cls, "_torchish_state_", None)
         if state is not None:
-            items = list(obj._torchish_state_())
+            st_items = obj._torchish_state_()
+            items = list(st_items.values()) if isinstance(st_items, dict) else list(st_items)
             nums = getattr(cls, "_torchish_numbers_", None)
             if nums is not None:
                 found.numbers.extend(obj._torchish_numbers_())

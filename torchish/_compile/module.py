@@ -35,6 +35,15 @@ class CompiledModule:
     def __repr__(self) -> str:
         return f"CompiledModule({self._orig_mod!r})"
 
+    def __getitem__(self, idx):
+        return self._orig_mod[idx]
+
+    def __len__(self):
+        return len(self._orig_mod)
+
+    def __iter__(self):
+        return iter(self._orig_mod)
+
     def train(self, mode: bool = True):
         self._orig_mod.train(mode)
         return self

@@ -66,6 +66,8 @@ from ._functions.shape import (  # noqa: F401
     swapaxes, swapdims, t, tensor_split, tile, transpose, tril, triu, unbind, unflatten, unsqueeze, vstack,
 )
 from . import autograd as autograd
+from ._compile import compile as compile  # noqa: E402
+from . import func as func  # noqa: E402
 from . import cuda as cuda
 from . import linalg as linalg
 
@@ -125,3 +127,41 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
         S.EDGEITEMS = edgeitems
     if linewidth is not None:
         S.LINEWIDTH = linewidth
+
+
+from . import nn as nn  # noqa: E402
+from . import optim as optim  # noqa: E402
+from . import utils as utils  # noqa: E402
+from .serialization import load as load  # noqa: E402
+from .serialization import save as save  # noqa: E402
+
+# torch.* forms of activation, dropout and normalization functions (torch.softmax(x, dim), ...)
+from .nn._functional.activation import _tensor_log_softmax as log_softmax  # noqa: E402
+from .nn._functional.activation import _tensor_softmax as softmax  # noqa: E402
+from .nn._functional.activation import (  # noqa: E402,F401
+    celu, celu_, hardshrink, prelu, relu, relu_, rrelu, rrelu_, selu, selu_, threshold, threshold_,
+)
+from .nn._functional.dropout import torch_alpha_dropout as alpha_dropout  # noqa: E402
+from .nn._functional.dropout import torch_dropout as dropout  # noqa: E402
+from .nn._functional.dropout import torch_dropout_ as dropout_  # noqa: E402
+from .nn._functional.dropout import torch_feature_alpha_dropout as feature_alpha_dropout  # noqa: E402
+from .nn._functional.dropout import torch_feature_dropout as feature_dropout  # noqa: E402
+from .nn._functional.normalization import rms_norm  # noqa: E402,F401
+from .nn._functional.normalization import torch_batch_norm as batch_norm  # noqa: E402
+from .nn._functional.normalization import torch_group_norm as group_norm  # noqa: E402
+from .nn._functional.normalization import torch_instance_norm as instance_norm  # noqa: E402
+from .nn._functional.normalization import torch_layer_norm as layer_norm  # noqa: E402
+
+# torch.* forms of the conv, pooling, vision, embedding and distance functions (torch.conv2d, ...)
+from .nn._functional.conv import (  # noqa: E402,F401
+    conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d,
+)
+from .nn._functional.distance import cosine_similarity, pairwise_distance, pdist  # noqa: E402,F401
+from .nn._functional.linear import bilinear  # noqa: E402,F401
+from .nn._functional.pooling import (  # noqa: E402,F401
+    adaptive_avg_pool1d, avg_pool1d, max_pool1d, max_pool1d_with_indices, max_pool2d, max_pool3d,
+)
+from .nn._functional.pooling import torch_adaptive_max_pool1d as adaptive_max_pool1d  # noqa: E402
+from .nn._functional.sparse import torch_embedding as embedding  # noqa: E402
+from .nn._functional.vision import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: E402,F401
+from .nn._functional.vision import torch_constant_pad_nd as constant_pad_nd  # noqa: E402

@@ -246,10 +246,7 @@ def run_backward(roots, root_grads, *, retain_graph: bool, capture=None, accumul
                 continue
             grads = node.apply(cts)
             if node.hooks:
-                for h in list(node.hooks.values()):
-                    r = h(grads, cts)
-                    if r is not None:
-                        grads = tuple(r)
+                grads = _run_post_hooks(node, grads, cts)
             if not retain_graph:
                 node.release()
             # NOTE: only floating inputs have edges, so every cotangent here is a float array.
@@ -291,6 +288,18 @@ def _run_pre_hooks(node, cts):
             if r is not None:
                 cts = [x._data if hasattr(x, "_data") else x for x in r]
     return cts
+
+
+def _run_post_hooks(node, grads, cts):
+    """``hook(grad_inputs, grad_outputs)`` with Tensors (or None), as PyTorch's Node hooks."""
+    def tens(xs):
+        return tuple(None if x is None else wrap(x) for x in xs)
+
+    for h in list(node.hooks.values()):
+        r = h(tens(grads), tens(cts))
+        if r is not None:
+            grads = tuple(None if x is None else (x._data if hasattr(x, "_data") else x) for x in r)
+    return grads
 
 
 def _retain(tensors, cts):

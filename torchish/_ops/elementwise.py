@@ -26,6 +26,23 @@ def _sigmoid(x):
     return jax.nn.sigmoid(x)
 
 
+# NOTE: piecewise activations use `where` on the comparisons PyTorch's backward kernels use, so
+# gradients at the kinks are PyTorch's one-sided ones (jnp.clip/maximum split ties 50/50).
+def _hardswish(x):
+    m = jnp.where((x > -3) & (x < 3), x, jnp.zeros((), x.dtype))  # finite when unselected (NaN input)
+    return jnp.where(x <= -3, jnp.zeros((), x.dtype), jnp.where(x < 3, m * (m + 3) / 6, x))
+
+
+def _hardsigmoid(x):
+    out = jnp.where(x <= -3, jnp.zeros((), x.dtype), jnp.ones((), x.dtype))
+    out = jnp.where((x > -3) & (x < 3), (x + 3) / 6, out)
+    return jnp.where(jnp.isnan(x), jax.lax.stop_gradient(x), out)  # NaN propagates, gradient 0
+
+
+def _relu6(x):
+    return jnp.where(x <= 0, jnp.zeros((), x.dtype), jnp.where(x >= 6, jnp.asarray(6, x.dtype), x))
+
+
 _UNARY = {
     "exp": jnp.exp, "exp2": jnp.exp2, "expm1": jnp.expm1, "log": jnp.log, "log2": jnp.log2,
     "log10": jnp.log10, "log1p": jnp.log1p, "sqrt": jnp.sqrt, "rsqrt": jax.lax.rsqrt,
@@ -37,8 +54,7 @@ _UNARY = {
     "deg2rad": jnp.deg2rad, "rad2deg": jnp.rad2deg, "log_sigmoid": jax.nn.log_sigmoid,
     "silu": jax.nn.silu, "mish": lambda x: x * jnp.tanh(jax.nn.softplus(x)),
     "selu": jax.nn.selu, "softsign": lambda x: x / (1 + jnp.abs(x)),
-    "tanhshrink": lambda x: x - jnp.tanh(x), "hardswish": lambda x: x * jnp.clip(x + 3, 0, 6) / 6,
-    "hardsigmoid": lambda x: jnp.clip(x + 3, 0, 6) / 6,
+    "tanhshrink": lambda x: x - jnp.tanh(x), "hardswish": _hardswish, "hardsigmoid": _hardsigmoid,
 }
 for _n, _f in _UNARY.items():
     globals()[_n] = _unary(_n, _f)
@@ -62,8 +78,7 @@ def _sign(x):
 _SAME = {
     "neg": jnp.negative, "abs": jnp.abs, "sign": _sign, "square": jnp.square,
     "floor": jnp.floor, "ceil": jnp.ceil, "trunc": jnp.trunc, "frac": lambda x: x - jnp.trunc(x),
-    "relu": lambda x: jnp.maximum(x, jnp.zeros((), x.dtype)),
-    "relu6": lambda x: jnp.clip(x, 0, 6), "bitwise_not": jnp.invert, "positive": lambda x: x,
+    "relu": lambda x: jnp.where(x <= 0, jnp.zeros((), x.dtype), x), "relu6": _relu6, "bitwise_not": jnp.invert, "positive": lambda x: x,
 }
 for _n, _f in _SAME.items():
     globals()[_n] = _unary_same(_n, _f)

@@ -73,10 +73,3 @@ def log_normal(key, mean, std, *, shape, dtype):
 @op(differentiable=False)
 def poisson(key, rate, *, dtype):
     return jax.random.poisson(key, rate, rate.shape).astype(dtype)
-
-
-@op()
-def dropout(x, key, *, p):
-    """Inverted dropout: zero each element with probability ``p`` and scale the rest by 1/(1-p)."""
-    keep = jax.random.bernoulli(key, 1.0 - p, x.shape)
-    return jnp.where(keep, x / (1.0 - p), jnp.zeros((), x.dtype)).astype(x.dtype)

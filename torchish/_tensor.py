@@ -40,7 +40,9 @@ from ._ops import OPS
 from .errors import TracedValueError
 
 _Tracer = jax.core.Tracer
-_ArrayImpl = type(jnp.zeros(()))
+# NOTE: not ``type(jnp.zeros(()))``: making an array at import would start the XLA backend, and
+# jax.distributed.initialize (torchish.distributed.init_process_group) must run before that.
+from jax._src.array import ArrayImpl as _ArrayImpl  # noqa: E402
 _new = object.__new__
 _FLOAT_NP = {np.dtype(d) for d in (np.float16, np.float32, np.float64, D.bfloat16.np)}
 
@@ -159,6 +161,8 @@ class Tensor:
         a = self._data
         if isinstance(a, _Tracer):
             return _device.get_default_device()
+        if isinstance(a, np.ndarray):  # NumPy-backed tensors of the data pipeline live in host memory
+            return _device.device("cpu")
         try:
             return _device.from_jax(next(iter(a.devices())))
         except Exception:  # noqa: BLE001 - deleted/donated buffers, foreign array types
@@ -653,7 +657,8 @@ def _record(op, static, args, arrays):
 
 # ------------------------------------------------------------------------------------ views
 # A step is (kind, arg): ("alias", None), ("reshape", shape), ("permute", dims),
-# ("index", template) for basic indexing (ints, slices, None, ...), ("expand", shape).
+# ("basic", (starts, static)) for basic indexing (ints, slices, None, ...; dynamic starts),
+# ("index", template) (static template), ("expand", shape).
 
 
 def _make_view(result: Tensor, base: Tensor, step, detached: bool = False) -> Tensor:
@@ -677,6 +682,8 @@ def _step_forward_array(step, arr):
         return jnp.transpose(arr, arg)
     if kind == "expand":
         return jnp.broadcast_to(arr, arg)
+    if kind == "basic":
+        return OPS["basic_getitem"].forward(arg[1])(arr, *arg[0])
     return OPS["getitem"].forward((("template", arg),))(arr)
 
 
@@ -690,6 +697,8 @@ def _step_forward(step, t: Tensor) -> Tensor:
         return apply_op(OPS["permute"], (("dims", arg),), t)
     if kind == "expand":
         return apply_op(OPS["expand"], (("shape", arg),), t)
+    if kind == "basic":
+        return apply_op(OPS["basic_getitem"], arg[1], t, *arg[0])
     return apply_op(OPS["getitem"], (("template", arg),), t)
 
 
@@ -710,6 +719,8 @@ def _step_inverse(step, parent: Tensor, child: Tensor) -> Tensor:
             "unsupported operation: more than one element of the written-to tensor refers to a single "
             "memory location. Please clone() the tensor before performing the operation."
         )
+    if kind == "basic":
+        return apply_op(OPS["basic_setitem"], arg[1], parent, child, *arg[0])
     return apply_op(OPS["setitem"], (("template", arg),), parent, child)
 
 

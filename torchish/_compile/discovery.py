@@ -4,8 +4,9 @@
 ``self``): closure cells and referenced globals of user functions, lists/tuples/dicts, plain
 objects' ``__dict__``, and every object that speaks the protocol in ``torchish/_stateful.py``
 (``_torchish_state_`` / ``_torchish_numbers_`` / ``_torchish_static_``).  It returns the root
-boxes in a stable order, the number slots, the static parts of the cache key, and the dicts
-owned by stateful objects (snapshotted so a failed trace can remove entries it added).
+boxes in a stable order, the number slots, the static parts of the cache key, the dicts
+owned by stateful objects (snapshotted so a failed trace can remove entries it added), and the
+data-parallel specs of objects that define ``_torchish_parallel_`` (DistributedDataParallel).
 
 Library code (torchish, jax, numpy, optax, the standard library) is not walked: only state
 reachable through user objects and stateful objects counts.
@@ -36,7 +37,7 @@ def _is_library(mod: str | None) -> bool:
 class Found:
     """The result of a walk."""
 
-    __slots__ = ("boxes", "owned", "numbers", "statics", "dicts", "leaks")
+    __slots__ = ("boxes", "owned", "numbers", "statics", "dicts", "leaks", "parallel")
 
     def __init__(self):
         self.boxes: list = []          # root Tensors, in discovery order
@@ -44,6 +45,7 @@ class Found:
         self.numbers: list = []        # (container, key) slots holding traced Python numbers
         self.statics: list = []        # hashable static values (Module.training, flags)
         self.dicts: list = []          # dicts owned by stateful objects
+        self.parallel: list = []       # data-parallel specs (``_torchish_parallel_``, see parallel.py)
 
 
 def _code_names(code, out):
@@ -56,6 +58,7 @@ def _code_names(code, out):
 def discover(roots, extra_boxes=()) -> Found:
     found = Found()
     seen: set = set()
+    alive: list = []  # NOTE: keeps visited objects alive, so a freed temporary's id is never reused
     box_ids: set = set()
 
     def add_box(t: Tensor, owned: bool):
@@ -79,6 +82,7 @@ def discover(roots, extra_boxes=()) -> Found:
         if oid in seen:
             continue
         seen.add(oid)
+        alive.append(obj)
         cls = type(obj)
         state = getattr(cls, "_torchish_state_", None)
         if state is not None:
@@ -90,6 +94,9 @@ def discover(roots, extra_boxes=()) -> Found:
             st = getattr(cls, "_torchish_static_", None)
             if st is not None:
                 found.statics.append(obj._torchish_static_())
+            par = getattr(cls, "_torchish_parallel_", None)
+            if par is not None:  # a DistributedDataParallel wrapper: the step runs data-parallel
+                found.parallel.append(obj._torchish_parallel_())
             d = getattr(obj, "__dict__", None)
             if d is not None:
                 # unregistered tensor attributes and nested stateful objects of a stateful object

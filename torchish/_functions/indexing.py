@@ -121,12 +121,49 @@ def parse_index(x: Tensor, idx):
     return tuple(template), tensors, basic
 
 
+def basic_spec(shape, template):
+    """For a basic index: (per-dim starts, static (sizes, steps, out_shape)), or None."""
+    starts, sizes, steps, out = [], [], [], []
+    ndim = len(shape)
+    consumed = sum(1 for t in template if t is not None and t is not Ellipsis)
+    d = 0
+    for t in template:
+        if t is None:
+            out.append(1)
+        elif t is Ellipsis:
+            for _ in range(ndim - consumed):
+                starts.append(0), sizes.append(shape[d]), steps.append(1), out.append(shape[d])
+                d += 1
+        elif t[0] == "i":
+            starts.append(t[1]), sizes.append(1), steps.append(1)
+            d += 1
+        elif t[0] == "s":
+            start, stop, step = slice(t[1], t[2], t[3]).indices(shape[d])
+            n = len(range(start, stop, step))
+            starts.append(start if n else 0)
+            sizes.append((n - 1) * step + 1 if n else 0)
+            steps.append(step)
+            out.append(n)
+            d += 1
+        else:
+            return None
+    for k in range(d, ndim):
+        starts.append(0), sizes.append(shape[k]), steps.append(1), out.append(shape[k])
+    return tuple(starts), (("sizes", tuple(sizes)), ("steps", tuple(steps)), ("out_shape", tuple(out)))
+
+
+def basic_view(x, template):
+    """The view ``x[template]`` (ints/slices/None/...) through the dynamic-offset op."""
+    starts, static = basic_spec(tuple(x.shape), template)
+    out = apply_op(OPS["basic_getitem"], static, x, *starts)
+    return _make_view(out, x, ("basic", (starts, static)))
+
+
 def _getitem(self, idx):
     template, tensors, basic = parse_index(self, idx)
-    out = apply_op(OPS["getitem"], (("template", template),), self, *tensors)
     if basic:
-        return _make_view(out, self, ("index", template))
-    return out
+        return basic_view(self, template)
+    return apply_op(OPS["getitem"], (("template", template),), self, *tensors)
 
 
 def _setitem(self, idx, value):
@@ -140,9 +177,13 @@ def _setitem(self, idx, value):
         mask = idx.reshape(tuple(idx.shape) + (1,) * (self.ndim - idx.ndim))
         self._inplace(where(mask, value, self))
         return
-    template, tensors, _ = parse_index(self, idx)
+    template, tensors, basic = parse_index(self, idx)
     value = as_tensor_arg(value)
     self._check_inplace()
+    if basic:
+        starts, static = basic_spec(tuple(self.shape), template)
+        self._inplace(apply_op(OPS["basic_setitem"], static, self, value, *starts))
+        return
     self._inplace(apply_op(OPS["setitem"], (("template", template),), self, value, *tensors))
 
 

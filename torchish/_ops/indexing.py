@@ -233,3 +233,35 @@ def searchsorted(sorted_seq, values, *, right):
 @op(differentiable=False)
 def bucketize(x, boundaries, *, right):
     return jnp.searchsorted(boundaries, x, side="right" if right else "left").astype(jnp.int64)
+
+
+# ------------------------------------------------------- basic indexing with dynamic offsets
+# NOTE: ints and slice starts are *dynamic* arguments (only sizes are static), so x[i] for
+# every i in a loop reuses one compiled program instead of compiling one per index.
+
+
+def _strided(y, steps):
+    if any(s != 1 for s in steps):
+        y = y[tuple(slice(None, None, s) for s in steps)]
+    return y
+
+
+@op()
+def basic_getitem(x, *starts, sizes, steps, out_shape):
+    """``x[ints, slices, None, ...]``: a dynamic slice, a static stride, a reshape."""
+    y = jax.lax.dynamic_slice(x, [jnp.asarray(s, jnp.int64) for s in starts], sizes) if x.ndim else x
+    return jnp.reshape(_strided(y, steps), out_shape)
+
+
+@op()
+def basic_setitem(x, v, *starts, sizes, steps, out_shape):
+    """``x[ints, slices, None, ...] = v`` as a new array."""
+    if not x.ndim:
+        return jnp.broadcast_to(jnp.asarray(v), out_shape).reshape(()).astype(x.dtype)
+    region = tuple(-(-n // s) if n else 0 for n, s in zip(sizes, steps))
+    v = jnp.broadcast_to(jnp.asarray(v).astype(x.dtype), out_shape).reshape(region)
+    starts = [jnp.asarray(s, jnp.int64) for s in starts]
+    if all(s == 1 for s in steps):
+        return jax.lax.dynamic_update_slice(x, v, starts)
+    idx = jnp.ix_(*[st + s * jnp.arange(r) for st, s, r in zip(starts, steps, region)])
+    return x.at[idx].set(v)

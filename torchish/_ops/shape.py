@@ -106,23 +106,6 @@ def diag(x, *, diagonal):
 
 
 @op()
-def pad(x, value, *, pad_width, mode):
-    """``jnp.pad`` with PyTorch mode names mapped by the caller (constant/reflect/edge/wrap)."""
-    if mode == "constant":
-        return jnp.pad(x, pad_width, mode="constant", constant_values=jnp.asarray(value).astype(x.dtype))
-    return jnp.pad(x, pad_width, mode=mode)
-
-
-@op()
-def crop_pad(x, value, *, pad_width):
-    """Constant padding that may be negative (cropping), as ``F.pad`` allows."""
-    lo_hi = [(max(a, 0), max(b, 0)) for a, b in pad_width]
-    y = jnp.pad(x, lo_hi, constant_values=jnp.asarray(value).astype(x.dtype))
-    idx = tuple(slice(-min(a, 0), y.shape[i] + min(b, 0)) for i, (a, b) in enumerate(pad_width))
-    return y[idx]
-
-
-@op()
 def contiguous_copy(x):
     """A copy (``clone``)."""
     return jnp.copy(x)

@@ -23,9 +23,11 @@ _DEFAULT_SEED = 67280421310721  # PyTorch's default_generator seed
 
 
 def _key_from_seed(seed: int):
+    # NOTE: a NumPy array (moved to the device on first use): seeding, and the default generator
+    # made at import, must not start the XLA backend before jax.distributed.initialize.
     seed = int(seed) & 0xFFFFFFFFFFFFFFFF
     hi, lo = (seed >> 32) & 0xFFFFFFFF, seed & 0xFFFFFFFF
-    return jnp.asarray(np.array([hi, lo], dtype=np.uint32))
+    return np.array([hi, lo], dtype=np.uint32)
 
 
 class Generator:
@@ -60,7 +62,7 @@ class Generator:
 
     def get_state(self) -> Tensor:
         """The key as a ``uint32`` tensor of shape (2,) (not PyTorch's byte layout)."""
-        return wrap(self._key._value())
+        return wrap(jnp.asarray(self._key._value()))
 
     def set_state(self, state) -> "Generator":
         arr = state._value() if isinstance(state, Tensor) else jnp.asarray(state)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import _device
 from .. import _dtype as D
@@ -24,6 +25,8 @@ def _move(t: Tensor, dev) -> Tensor:
     a = t._value()
     if isinstance(a, jax.core.Tracer):
         return t  # placement inside compiled code is the compiler's business
+    if isinstance(a, np.ndarray):  # a NumPy-backed tensor from the data pipeline (utils/data/_utils/host.py)
+        return t if jdev.platform == "cpu" else wrap(jax.device_put(a, jdev))
     if a.devices() == {jdev}:
         return t
     return apply_op(OPS["to_device"], (("device", jdev),), t)

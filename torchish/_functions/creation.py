@@ -35,7 +35,8 @@ def _to_numpy(data):
     if isinstance(data, Tensor):
         return np.asarray(data._concrete("torchish.tensor(tensor)")), False
     if isinstance(data, (np.ndarray, np.generic)):
-        return np.asarray(data), False
+        # NOTE: a copy; jnp.asarray may alias an aligned host buffer (e.g. torch's .numpy()).
+        return np.array(data), False
     if isinstance(data, jax.Array):
         if isinstance(data, jax.core.Tracer):
             return data, False

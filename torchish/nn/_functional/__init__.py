@@ -1,0 +1,1 @@
+"""nn._functional: one module per family, re-exported by nn.functional."""

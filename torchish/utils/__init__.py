@@ -1,0 +1,3 @@
+"""torchish.utils."""
+
+from . import data as data

@@ -166,11 +166,12 @@ def jax_cnn():
 
 def jax_gpt(vocab=256, d=128, layers=2, heads=4, mlp=512, seq=128):
     def ln_init():
-        return {"g": jnp.ones(d), "b": jnp.zeros(d)}
+        return {"g": jnp.ones(d, jnp.float32), "b": jnp.zeros(d, jnp.float32)}
 
     def init(key):
         ks = iter(jax.random.split(key, 4 + 4 * layers))
-        p = {"tok": jax.random.normal(next(ks), (vocab, d)), "pos": jax.random.normal(next(ks), (seq, d)),
+        # NOTE: explicit float32 everywhere: torchish enables jax_enable_x64 (PyTorch's int64/float64 exist).
+        p = {"tok": jax.random.normal(next(ks), (vocab, d), jnp.float32), "pos": jax.random.normal(next(ks), (seq, d), jnp.float32),
              "ln": ln_init(), "head": _linear_init(next(ks), d, vocab), "blocks": []}
         for _ in range(layers):
             p["blocks"].append({"ln1": ln_init(), "ln2": ln_init(), "qkv": _linear_init(next(ks), d, 3 * d),
@@ -193,7 +194,7 @@ def jax_gpt(vocab=256, d=128, layers=2, heads=4, mlp=512, seq=128):
         for b in p["blocks"]:
             q, k, v = jnp.split(lin(ln(x, b["ln1"]), b["qkv"]), 3, axis=-1)
             q, k, v = (t.reshape(B, T, heads, d // heads).transpose(0, 2, 1, 3) for t in (q, k, v))
-            att = (q @ k.transpose(0, 1, 3, 2)) / np.sqrt(d // heads)
+            att = (q @ k.transpose(0, 1, 3, 2)) * np.float32(1 / np.sqrt(d // heads))
             att = jax.nn.softmax(jnp.where(mask, att, -jnp.inf), -1)
             y = (att @ v).transpose(0, 2, 1, 3).reshape(B, T, d)
             x = x + lin(y, b["proj"])

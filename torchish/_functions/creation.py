@@ -133,7 +133,10 @@ def _filled(size, value, dtype, device, requires_grad):
     shape = shape_arg(size)
     if any(s < 0 for s in shape):
         raise RuntimeError(f"Trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
-    return _finish(jnp.full(shape, value, dtype), device, requires_grad)
+    # NOTE: filled on the host and transferred: jnp.full would compile a program per shape.
+    if isinstance(value, jax.core.Tracer):
+        return _finish(jnp.full(shape, value, dtype), device, requires_grad)
+    return _finish(jnp.asarray(np.full(shape, value, dtype)), device, requires_grad)
 
 
 def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):

@@ -340,3 +340,12 @@ class Softmax2d(Module):
         if input.dim() not in (3, 4):
             raise ValueError(f"Softmax2d: expected input to be 3D or 4D, got {input.dim()}D instead")
         return F.softmax(input, -3, _stacklevel=_MODULE_STACKLEVEL)
+
+
+def __getattr__(name):
+    # torch.nn.modules.activation.MultiheadAttention lives in attention.py here
+    if name == "MultiheadAttention":
+        from .attention import MultiheadAttention
+
+        return MultiheadAttention
+    raise AttributeError(name)

@@ -132,3 +132,12 @@ class LazyLinear(Linear):
     def forward(self, input):
         self.initialize_parameters(input)
         return Linear.forward(self, input)
+
+
+def __getattr__(name):
+    # torch.nn.modules.linear.NonDynamicallyQuantizableLinear lives in attention.py here
+    if name == "NonDynamicallyQuantizableLinear":
+        from .attention import NonDynamicallyQuantizableLinear
+
+        return NonDynamicallyQuantizableLinear
+    raise AttributeError(name)

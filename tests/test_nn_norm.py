@@ -343,5 +343,5 @@ def test_batch_norm_axis_name_syncs_statistics_across_devices():
 
     out, new_rm, new_rv = jax.vmap(shard, axis_name="devices")(x.reshape(2, 4, 3, 2))
     np.testing.assert_allclose(np.asarray(out).reshape(8, 3, 2), np.asarray(full[0]), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(new_rm[0]), np.asarray(full[1]), rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(new_rv[1]), np.asarray(full[2]), rtol=1e-6)  # unbiased over all 16
+    np.testing.assert_allclose(np.asarray(new_rm[0]), np.asarray(full[1]), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(new_rv[1]), np.asarray(full[2]), rtol=1e-5)  # unbiased over all 16

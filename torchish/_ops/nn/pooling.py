@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import lowering
 from .._registry import op, opmath
 
 
@@ -70,9 +71,9 @@ def patches(x, *, kernel, stride, dilation):
 
 @_batched
 def _max_pool(x, *, kernel, stride, padding, dilation, ceil_mode):
-    if any(d > 1 for d in dilation):  # NOTE: JAX has no VJP for dilated reduce_window max
-        return _max_pool_indices(x, n=len(kernel), kernel=kernel, stride=stride, padding=padding, dilation=dilation,
-                                 ceil_mode=ceil_mode)[0]
+    if any(d > 1 for d in dilation) or lowering.choose("max_pool") == "windows":
+        # NOTE: JAX has no VJP for dilated reduce_window max
+        return _max_pool_windows(x, kernel, stride, padding, dilation, ceil_mode)
     out, pads = _window_pads(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
     one = (1, 1)
     y = jax.lax.reduce_window(x, np.array(_neg_inf(x.dtype), x.dtype), jax.lax.max, one + kernel, one + stride,
@@ -98,6 +99,41 @@ def _max_pool_indices(x, *, kernel, stride, padding, dilation, ceil_mode):
         pos = o * stride[d] - padding[d] + offs[d].astype(jnp.int64) * dilation[d]
         flat = flat + pos * plane_strides[d]
     return y, flat
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4, 5))
+def _max_pool_windows(x, kernel, stride, padding, dilation, ceil_mode):
+    """Max pooling over explicit windows; the gradient goes to each window's first maximum."""
+    return _max_windows_fwd(x, kernel, stride, padding, dilation, ceil_mode)[0]
+
+
+def _max_windows_fwd(x, kernel, stride, padding, dilation, ceil_mode):
+    sp = x.shape[2:]
+    out, pads = _window_pads(sp, kernel, stride, padding, dilation, ceil_mode)
+    xp = jax.lax.pad(x, np.array(_neg_inf(x.dtype), x.dtype), [(0, 0, 0)] * 2 + [(lo, hi, 0) for lo, hi in pads])
+    win = _crop_windows(patches(xp, kernel=kernel, stride=stride, dilation=dilation), out)  # (N, C, K, *out)
+    k = jnp.argmax(win, axis=2)  # first maximum, NaN wins (as PyTorch)
+    y = jnp.take_along_axis(win, k[:, :, None], axis=2)[:, :, 0]
+    return y, (k, x.shape, xp.shape, tuple(pads), tuple(out))
+
+
+def _max_windows_bwd(kernel, stride, padding, dilation, ceil_mode, res, g):
+    # Scatter each window's cotangent to its argmax: for every kernel offset, the selected
+    # cotangents sit on a strided grid of the padded input (lax.pad with interior padding).
+    k, shape, pshape, pads, out = res
+    gx = jnp.zeros(pshape, g.dtype)
+    for j, off in enumerate(itertools.product(*[range(kk) for kk in kernel])):
+        sel = jnp.where(k == j, g, jnp.zeros((), g.dtype))
+        cfg = [(0, 0, 0), (0, 0, 0)]
+        for d, (o, st, dl, m, ps) in enumerate(zip(off, stride, dilation, out, pshape[2:])):
+            lo = o * dl
+            cfg.append((lo, ps - lo - ((m - 1) * st + 1), st - 1))
+        gx = gx + jax.lax.pad(sel, np.array(0, g.dtype), cfg)
+    crop = (slice(None), slice(None)) + tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, shape[2:]))
+    return (gx[crop],)
+
+
+_max_pool_windows.defvjp(_max_windows_fwd, _max_windows_bwd)
 
 
 def _crop_windows(win, out):

@@ -1,0 +1,53 @@
+"""Every lowering of an op gives the same values and gradients (the switch only changes speed)."""
+
+import numpy as np
+import pytest
+
+import torchish as T
+import torchish.nn.functional as F
+from torchish._ops import lowering
+from parity import check, requires_torch, rnd
+
+POOL_CASES = [
+    dict(kernel_size=2),
+    dict(kernel_size=3, stride=2),
+    dict(kernel_size=3, stride=2, padding=1),
+    dict(kernel_size=3, stride=1, ceil_mode=True),
+    dict(kernel_size=2, stride=2, dilation=2),
+    dict(kernel_size=(2, 3), stride=(1, 2), padding=(1, 1), ceil_mode=True),
+]
+
+
+@pytest.fixture
+def restore_lowering():
+    yield
+    for name in lowering.CHOICES:
+        lowering.set_lowering(name, None)
+
+
+@requires_torch
+@pytest.mark.parametrize("kw", POOL_CASES)
+@pytest.mark.parametrize("choice", lowering.CHOICES["max_pool"])
+def test_max_pool_lowerings_match_torch(kw, choice, restore_lowering):
+    lowering.set_lowering("max_pool", choice)
+    x = rnd(2, 3, 7, 8)
+    x[0, 0, :2, :2] = 0.5  # ties: the gradient goes to the first maximum
+    check(lambda L, t: L.nn.functional.max_pool2d(t, **kw), x)
+
+
+@pytest.mark.parametrize("choice", lowering.CHOICES["max_pool"])
+def test_max_pool_lowerings_1d_3d(choice, restore_lowering):
+    lowering.set_lowering("max_pool", choice)
+    x1 = T.randn(2, 3, 9, requires_grad=True)
+    x3 = T.randn(1, 2, 4, 5, 6, requires_grad=True)
+    (F.max_pool1d(x1, 3, 2).sum() + F.max_pool3d(x3, 2).sum()).backward()
+    assert x1.grad.shape == x1.shape and x3.grad.sum().item() == 2 * 2 * 2 * 3
+
+
+def test_set_lowering_validates(restore_lowering):
+    with pytest.raises(ValueError, match="unknown lowering 'fast' for 'max_pool'"):
+        lowering.set_lowering("max_pool", "fast")
+    with pytest.raises(ValueError, match="unknown op family"):
+        lowering.set_lowering("nope", "xla")
+    lowering.set_lowering("max_pool", "xla")
+    assert lowering.get_lowering("max_pool") == "xla"

@@ -1,0 +1,75 @@
+"""Per-backend lowering choices: one switch per op where XLA's default lowering is slow on
+some backend (see benchmarks/README.md for the measurements behind each default).
+
+    torchish.backends.set_lowering("conv", "xla")       # force a lowering
+    torchish.backends.set_lowering("conv", None)        # back to the per-backend default
+    TORCHISH_LOWERING="conv=xla,max_pool=windows"       # the same, from the environment
+
+Every lowering of an op computes the same values and gradients (tests/test_lowering.py); the
+choice only changes speed.  It is read while an op is traced, so changing it clears the
+compiled programs of the ops concerned.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+
+# op -> {backend: lowering}; "default" applies to backends not listed.
+DEFAULTS: dict = {
+    # XLA:CPU lowers reduce_window's gradient to select_and_scatter, ~50x slower than routing the
+    # gradient through the argmax of explicit windows.
+    "max_pool": {"cpu": "windows", "default": "xla"},
+}
+CHOICES: dict = {
+    "max_pool": ("xla", "windows"),
+}
+# registry op names whose programs depend on each switch
+AFFECTS: dict = {
+    "max_pool": ("max_pool1d", "max_pool2d", "max_pool3d"),
+}
+
+_override: dict = {}
+
+
+def _parse_env() -> None:
+    spec = os.environ.get("TORCHISH_LOWERING", "")
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        name, _, choice = item.partition("=")
+        set_lowering(name.strip(), choice.strip())
+
+
+def choose(name: str) -> str:
+    """The lowering of ``name`` for the backend being compiled for."""
+    c = _override.get(name)
+    if c is not None:
+        return c
+    table = DEFAULTS[name]
+    return table.get(jax.default_backend(), table["default"])
+
+
+def set_lowering(name: str, choice) -> None:
+    """Force ``choice`` for op family ``name`` (None: the per-backend default)."""
+    if name not in CHOICES:
+        raise ValueError(f"unknown op family {name!r} for set_lowering; expected one of {sorted(CHOICES)}")
+    if choice is not None and choice not in CHOICES[name]:
+        raise ValueError(f"unknown lowering {choice!r} for {name!r}; expected one of {CHOICES[name]}")
+    if choice is None:
+        _override.pop(name, None)
+    else:
+        _override[name] = choice
+    from ._registry import OPS
+
+    for op_name in AFFECTS.get(name, ()):
+        o = OPS.get(op_name)
+        if o is not None:
+            o._fwd.clear()
+            o._vjp.clear()
+
+
+def get_lowering(name: str) -> str:
+    return choose(name)
+
+
+_parse_env()

@@ -66,6 +66,7 @@ from ._functions.shape import (  # noqa: F401
     swapaxes, swapdims, t, tensor_split, tile, transpose, tril, triu, unbind, unflatten, unsqueeze, vstack,
 )
 from . import autograd as autograd
+from . import backends as backends  # noqa: E402
 from ._compile import compile as compile  # noqa: E402
 from . import func as func  # noqa: E402
 from . import cuda as cuda
@@ -165,3 +166,6 @@ from .nn._functional.pooling import torch_adaptive_max_pool1d as adaptive_max_po
 from .nn._functional.sparse import torch_embedding as embedding  # noqa: E402
 from .nn._functional.vision import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: E402,F401
 from .nn._functional.vision import torch_constant_pad_nd as constant_pad_nd  # noqa: E402
+from . import vision as vision  # noqa: E402
+from . import text as text  # noqa: E402
+from .parallel import pmap as pmap  # noqa: E402

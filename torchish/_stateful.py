@@ -51,3 +51,22 @@ class _TraceLog:
 
 
 TRACE = _TraceLog()
+
+
+class _Parallel:
+    """The named device axis of the data-parallel program being traced, or ``None``.
+
+    NOTE: the data-parallel hook.  ``torchish/_compile/parallel.py`` sets ``axis`` while it
+    traces the per-device program of a pmap-style step (``jax.shard_map`` over a device mesh);
+    code at any level reads it: DistributedDataParallel's gradient hooks average over it,
+    SyncBatchNorm syncs its statistics over it, ``torchish.distributed`` collectives reduce over
+    it.  Outside such a trace it is ``None`` and all of those are the single-device code path.
+    """
+
+    __slots__ = ("axis",)
+
+    def __init__(self):
+        self.axis = None
+
+
+PARALLEL = _Parallel()

@@ -29,6 +29,7 @@ from .._ops import Op
 from .._stateful import STRUCTURE
 from .._tensor import Tensor, apply_op, wrap
 from ..errors import CompileError, TracedValueError
+from . import parallel as _parallel
 from .discovery import discover
 from .pure import TraceInfo, make_pure, missed_state
 
@@ -130,6 +131,8 @@ class _Entry:
 class Compiled:
     """A function whose every call runs as one XLA program (see ``torchish.compile``)."""
 
+    _parallel = None  # torchish.pmap sets a DataParallelSpec (parallel.py)
+
     def __init__(self, fn, *, fullgraph=False, donate=True, steps_per_call=1):
         if int(steps_per_call) < 1:
             raise ValueError(f"steps_per_call must be a positive integer, got {steps_per_call}")
@@ -198,20 +201,24 @@ class Compiled:
                 box_ids[id(x)] = len(boxes)
                 boxes.append(x)
         a = Args(args, kwargs, box_ids)
+        par = _parallel.spec_for(self, found)  # data parallelism (parallel.py); None: one device
         key = (
             tuple((id(b), b._data.shape, str(b._data.dtype), b._grad is not None, b._requires_grad) for b in boxes),
             tuple((id(c), k) for c, k in found.numbers),
             tuple(_hashable(s) for s in found.statics),
-            _GRAD.enabled, a.tree, a.kinds,
+            _GRAD.enabled, a.tree, a.kinds, par,
         )
         entry = self._entries.get(key)
         if entry is None:
             entry = _Entry(boxes, found.numbers, found.dicts, (a.tree, a.kinds))
             roots = self._roots(args, kwargs)
-            entry.jitted = jax.jit(make_pure(self, entry, roots),
-                                   donate_argnums=(0, 1) if self.donate else (),
-                                   # a grad input the step discards (zero_grad first) is still donated
-                                   keep_unused=True)
+            if par is not None:  # hook: a data-parallel program over a device mesh (see parallel.py)
+                entry.jitted = _parallel.build(self, entry, roots, par, found)
+            else:
+                entry.jitted = jax.jit(make_pure(self, entry, roots),
+                                       donate_argnums=(0, 1) if self.donate else (),
+                                       # a grad input the step discards (zero_grad first) is still donated
+                                       keep_unused=True)
             self._entries[key] = entry
         _dedupe_arrays(entry.boxes)
         return entry, a

@@ -14,6 +14,7 @@ import math
 from ..._autograd.grad_mode import no_grad
 from ..._functions._common import as_tensor_arg
 from ..._ops import OPS
+from ..._stateful import PARALLEL
 from ..._tensor import apply_op
 
 __all__ = ["batch_norm", "instance_norm", "layer_norm", "group_norm", "rms_norm", "local_response_norm"]
@@ -44,7 +45,8 @@ def _sync_axis_name(process_group=None):
     ``process_group`` with an ``axis_name`` attribute); ``_batch_moments`` in
     ``_ops/nn/normalization.py`` then averages the statistics across devices.
     """
-    return getattr(process_group, "axis_name", None)
+    axis = getattr(process_group, "axis_name", None)
+    return axis if axis is not None else PARALLEL.axis
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):

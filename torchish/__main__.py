@@ -1,0 +1,7 @@
+"""``python -m torchish ...``: the same as the ``torchish`` command (see ``torchish/cli.py``)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -123,14 +123,10 @@ class CIFAR10(VisionDataset):
 
     def __getitem__(self, index):
         img, target = to_image(self.data[index]), self.targets[index]
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
+        return self._transformed(img, target)
 
     def extra_repr(self) -> str:
-        return f"Split: {'Train' if self.train is True else 'Test'}"
+        return self._split_repr()
 
 
 class CIFAR100(CIFAR10):

@@ -100,14 +100,10 @@ class MNIST(VisionDataset):
 
     def __getitem__(self, index):
         img, target = to_image(self._images[index]), int(self._labels[index])
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
+        return self._transformed(img, target)
 
     def extra_repr(self) -> str:
-        return f"Split: {'Train' if self.train is True else 'Test'}"
+        return self._split_repr()
 
 
 class FashionMNIST(MNIST):

@@ -86,6 +86,17 @@ class VisionDataset(Dataset):
     def __len__(self) -> int:
         raise NotImplementedError
 
+    def _transformed(self, img, target):
+        """``(transform(img), target_transform(target))``, each applied when set."""
+        if self.transform is not None:
+            img = self.transform(img)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return img, target
+
+    def _split_repr(self) -> str:
+        return f"Split: {'Train' if self.train is True else 'Test'}"
+
     def extra_repr(self) -> str:
         return ""
 

@@ -234,6 +234,16 @@ def jax_step(name, w):
     return run
 
 
+class _PerStep:
+    """Time a K-steps-per-call function per step: ``timed`` divides by the calls it makes."""
+
+    def __init__(self, fn, k):
+        self.fn, self.k = fn, k
+
+    def __call__(self, x, y):
+        return self.fn(x, y)
+
+
 # ----------------------------------------------------------------------------------- timing
 def _block(r):
     if isinstance(r, torchish.Tensor):
@@ -244,6 +254,8 @@ def _block(r):
 
 
 def timed(run, x, y, steps, repeats, warmup=3):
+    k = getattr(run, "k", 1)
+    steps = max(steps // k, 1)
     for _ in range(warmup):
         _block(run(x, y))
     times = []
@@ -252,7 +264,7 @@ def timed(run, x, y, steps, repeats, warmup=3):
         for _ in range(steps):
             r = run(x, y)
         _block(r)
-        times.append((time.perf_counter() - t) / steps)
+        times.append((time.perf_counter() - t) / (steps * k))
     return statistics.median(times)
 
 
@@ -266,6 +278,12 @@ def build(name, impl, w, x, y):
     step = lib_step(L, model, opt, w.get("tokens", False))
     if impl == "torchish.compile":
         step = torchish.compile(step)
+    if impl.startswith("torchish.compile K="):
+        # K steps per call over a stacked batch (lax.scan): reported per step
+        k = int(impl.split("=")[1])
+        stepk = torchish.compile(step, steps_per_call=k)
+        xs, ys = L.tensor(np.stack([x] * k)), L.tensor(np.stack([y] * k))
+        return _PerStep(stepk, k), xs, ys
     if impl == "torch.compile":
         step = torch.compile(step)
     return step, L.tensor(x), L.tensor(y)
@@ -276,12 +294,19 @@ def main(argv=None):
     ap.add_argument("--workloads", default="mlp,cnn,gpt,tiny")
     ap.add_argument("--impls", default="torchish eager,torchish.compile,jax,torch")
     ap.add_argument("--torch-compile", action="store_true", help="also time torch.compile")
+    ap.add_argument("--steps-per-call", type=int, default=0,
+                    help="also time torchish.compile(steps_per_call=K) on the tiny workload")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--steps", type=int, default=0, help="steps per repeat (default: per workload)")
+    ap.add_argument("--sdpa", action="store_true", help="gpt: F.scaled_dot_product_attention instead of explicit attention")
     args = ap.parse_args(argv)
     impls = [i.strip() for i in args.impls.split(",")]
+    if args.sdpa:
+        WORKLOADS["gpt"]["make"] = lambda L: gpt_model(L, sdpa=True)
     if args.torch_compile:
         impls.append("torch.compile")
+    if args.steps_per_call > 1:
+        impls.append(f"torchish.compile K={args.steps_per_call}")
     if torch is None:
         impls = [i for i in impls if not i.startswith("torch") or i.startswith("torchish")]
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}; torch {getattr(torch, '__version__', 'absent')}")
@@ -292,6 +317,8 @@ def main(argv=None):
         x, y = data(w)
         res = {}
         for impl in impls:
+            if "K=" in impl and name != "tiny":
+                continue
             run, xx, yy = build(name, impl, w, x, y)
             res[impl] = timed(run, xx, yy, steps if impl != "torchish eager" or name != "tiny" else 100, args.repeats)
         rows.append((name, res))

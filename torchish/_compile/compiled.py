@@ -113,12 +113,13 @@ def rebuild_args(tree, kinds, dyn, boxes):
 class _Entry:
     """One compiled program and the state it reads and writes."""
 
-    __slots__ = ("boxes", "box_ids", "numbers", "dicts", "spec", "jitted", "info", "mode", "op", "scan")
+    __slots__ = ("boxes", "box_ids", "numbers", "num_cache", "dicts", "spec", "jitted", "info", "mode", "op", "scan")
 
     def __init__(self, boxes, numbers, dicts, spec):
         self.boxes = boxes
         self.box_ids = {id(b): i for i, b in enumerate(boxes)}
         self.numbers = numbers
+        self.num_cache = [None] * len(numbers)  # (python value, device array) per number slot
         self.dicts = dicts
         self.spec = spec  # (tree, kinds) of the arguments
         self.jitted = None
@@ -240,10 +241,20 @@ class Compiled:
         boxes = entry.boxes
         box_in = [b._data for b in boxes]
         grad_in = [None if b._grad is None else b._grad._data for b in boxes]
+        # NOTE: Python numbers are turned into (weakly typed) device arrays once and reused while
+        # the slot holds the same object: a Python scalar argument costs a host-to-device
+        # transfer on every call.
+        cache = entry.num_cache
         num_in = []
-        for c, k in entry.numbers:
+        for i, (c, k) in enumerate(entry.numbers):
             v = c[k]
-            num_in.append(list(v) if isinstance(v, tuple) else v)
+            hit = cache[i]
+            if hit is not None and hit[0] is v:
+                num_in.append(hit[1])
+                continue
+            arr = [_as_num(x) for x in v] if isinstance(v, tuple) else _as_num(v)
+            cache[i] = (v, arr)
+            num_in.append(arr)
         return box_in, grad_in, num_in
 
     def _first_trace(self, entry, inputs, a, args, kwargs):
@@ -414,6 +425,13 @@ class Compiled:
                 outs.append(self.fn(*a, **k))
             return _stack_outputs(outs)
         return self.fn(*args, **kwargs)
+
+
+def _as_num(x):
+    """A Python number as a weakly typed 0-d array (the type JAX gives a Python scalar argument)."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return jnp.asarray(x)
+    return x
 
 
 def _jax_msg(err) -> str:

@@ -51,3 +51,36 @@ def test_set_lowering_validates(restore_lowering):
         lowering.set_lowering("nope", "xla")
     lowering.set_lowering("max_pool", "xla")
     assert lowering.get_lowering("max_pool") == "xla"
+
+
+CONV_CASES = [
+    dict(),
+    dict(padding=1),
+    dict(stride=2),
+    dict(padding=(0, 2), dilation=2),
+    dict(stride=2, padding=1, groups=2),
+    dict(padding="same"),
+    dict(padding=1, padding_mode="reflect"),
+]
+
+
+@requires_torch
+@pytest.mark.parametrize("kw", CONV_CASES)
+@pytest.mark.parametrize("choice", lowering.CHOICES["conv"])
+def test_conv2d_lowerings_match_torch(kw, choice, restore_lowering):
+    lowering.set_lowering("conv", choice)
+    x, w, b = rnd(2, 4, 7, 6), rnd(6, 4 // kw.get("groups", 1), 3, 3, seed=1), rnd(6, seed=2)
+    check(lambda L, x, w, b: L.nn.functional.conv2d(x, w, b, **{k: v for k, v in kw.items() if k != "padding_mode"})
+          if "padding_mode" not in kw else L.nn.functional.conv2d(
+              L.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"), w, b), x, w, b, rtol=1e-4, atol=1e-5)
+
+
+@requires_torch
+@pytest.mark.parametrize("choice", lowering.CHOICES["conv"])
+def test_conv1d_3d_transpose_lowerings_match_torch(choice, restore_lowering):
+    lowering.set_lowering("conv", choice)
+    check(lambda L, x, w: L.nn.functional.conv1d(x, w), rnd(2, 3, 9), rnd(4, 3, 3, seed=1), rtol=1e-4, atol=1e-5)
+    check(lambda L, x, w: L.nn.functional.conv3d(x, w, padding=(1, 0, 0)), rnd(1, 2, 4, 5, 5), rnd(3, 2, 2, 3, 3, seed=1),
+          rtol=1e-4, atol=1e-5)
+    check(lambda L, x, w: L.nn.functional.conv_transpose2d(x, w, stride=2), rnd(2, 3, 4, 5), rnd(3, 2, 3, 3, seed=1),
+          rtol=1e-4, atol=1e-5)

@@ -21,13 +21,18 @@ DEFAULTS: dict = {
     # XLA:CPU lowers reduce_window's gradient to select_and_scatter, ~50x slower than routing the
     # gradient through the argmax of explicit windows.
     "max_pool": {"cpu": "windows", "default": "xla"},
+    # XLA:CPU's convolution (forward and weight gradient) is ~3x slower when a spatial dim has no
+    # padding; "padded" adds one stride of zeros there and crops the extra output.
+    "conv": {"cpu": "padded", "default": "xla"},
 }
 CHOICES: dict = {
     "max_pool": ("xla", "windows"),
+    "conv": ("xla", "padded"),
 }
 # registry op names whose programs depend on each switch
 AFFECTS: dict = {
     "max_pool": ("max_pool1d", "max_pool2d", "max_pool3d"),
+    "conv": ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "unfold", "fold"),
 }
 
 _override: dict = {}

@@ -1,0 +1,121 @@
+"""Per-op CPU micro-benchmarks behind benchmarks/README.md ("Where the CPU time goes").
+
+    python benchmarks/cpu_ops.py
+
+Times forward and gradient programs of the ops that dominate the cnn and gpt workloads of
+train_step.py, for torchish's op implementations (XLA, and each lowering of
+``torchish.backends.set_lowering``) against PyTorch eager, at those workloads' shapes.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import torchish
+from torchish._ops import OPS, lowering
+
+try:
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None
+
+
+def tj(f, *a, n=9):
+    jax.block_until_ready(f(*a))
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter()
+        jax.block_until_ready(f(*a))
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts) * 1e3
+
+
+def tt(f, n=9):
+    f()
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter()
+        f()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts) * 1e3
+
+
+def grad_of(f, argnums=0):
+    return jax.jit(jax.grad(lambda *a: jnp.sum(f(*a)), argnums=argnums))
+
+
+def row(name, ish, ref=None):
+    r = f"{ish / ref:6.2f}x" if ref else ""
+    print(f"{name:44s} {ish:8.2f} ms " + (f"{ref:8.2f} ms {r}" if ref else ""), flush=True)
+
+
+def main():
+    rng = np.random.default_rng(0)
+    f32 = np.float32
+    print(f"{'op (cnn/gpt shapes)':44s} {'torchish':>11s} {'torch':>11s}  ratio")
+    # convolutions of the cnn workload, through torchish's conv2d op, each lowering
+    for cin, cout, hw in ((1, 32, 28), (32, 64, 26)):
+        x = rng.standard_normal((64, cin, hw, hw)).astype(f32)
+        w = rng.standard_normal((cout, cin, 3, 3)).astype(f32)
+        jx, jw = jnp.asarray(x), jnp.asarray(w)
+        tf = tfb = None
+        if torch is not None:
+            tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+            tf = tt(lambda: torch.nn.functional.conv2d(tx, tw))
+            tfb = tt(lambda: torch.nn.functional.conv2d(tx, tw).sum().backward())
+        for choice in lowering.CHOICES["conv"]:
+            lowering.set_lowering("conv", choice)
+            c = OPS["conv2d"].bind((("stride", (1, 1)), ("padding", ((0, 0), (0, 0))), ("dilation", (1, 1)),
+                                    ("groups", 1), ("dtype", np.dtype("float32")), ("padding_mode", "zeros")))
+
+            def cw(x, w, c=c):
+                return c(x, w, None)
+
+            row(f"conv {cin}->{cout} 3x3 {hw}x{hw} b64 [{choice}]: forward", tj(jax.jit(cw), jx, jw), tf)
+            row("    forward+backward (input and weight grads)", tj(grad_of(cw, (0, 1)), jx, jw), tfb)
+            row("    weight gradient alone", tj(grad_of(cw, 1), jx, jw))
+        lowering.set_lowering("conv", None)
+    # max pooling, each lowering
+    x = jnp.asarray(rng.standard_normal((64, 64, 24, 24)).astype(f32))
+    for choice in lowering.CHOICES["max_pool"]:
+        lowering.set_lowering("max_pool", choice)
+        mp = OPS["max_pool2d"].bind((("kernel", (2, 2)), ("stride", (2, 2)), ("padding", (0, 0)), ("dilation", (1, 1)),
+                                     ("ceil_mode", False)))
+        ref = None
+        if torch is not None:
+            tx = torch.tensor(np.asarray(x), requires_grad=True)
+            ref = tt(lambda: torch.nn.functional.max_pool2d(tx, 2).sum().backward())
+        row(f"max_pool2d 2x2 fwd+bwd, lowering={choice}", tj(grad_of(mp), x), ref)
+    lowering.set_lowering("max_pool", None)
+    # gpt pieces
+    h = jnp.asarray(rng.standard_normal((16, 128, 512)).astype(f32))
+    xg = jnp.asarray(rng.standard_normal((16, 128, 128)).astype(f32))
+    q = jnp.asarray(rng.standard_normal((16, 4, 128, 32)).astype(f32))
+    gelu = OPS["gelu"].bind((("dtype", np.dtype("float32")), ("approximate", "none")))
+    ln = OPS["layer_norm"].bind((("normalized_ndim", 1), ("eps", 1e-5)))
+    sdpa = OPS["scaled_dot_product_attention"].bind((("is_causal", True), ("scale", None), ("dropout_p", 0.0),
+                                                     ("enable_gqa", False)))
+    ones, zeros = jnp.ones(128, jnp.float32), jnp.zeros(128, jnp.float32)
+    pieces = [
+        ("gelu (erf) fwd+bwd 16x128x512", lambda: tj(grad_of(gelu), h),
+         lambda t: torch.nn.functional.gelu(t), np.asarray(h)),
+        ("layer_norm fwd+bwd 16x128x128", lambda: tj(grad_of(lambda x: ln(x, ones, zeros)), xg),
+         lambda t: torch.nn.functional.layer_norm(t, (128,)), np.asarray(xg)),
+        ("causal attention (sdpa) fwd+bwd 16x4x128x32", lambda: tj(grad_of(lambda q: sdpa(q, q, q, None, None)), q),
+         lambda t: torch.nn.functional.scaled_dot_product_attention(t, t, t, is_causal=True), np.asarray(q)),
+    ]
+    for name, ish, tfn, arr in pieces:
+        ref = None
+        if torch is not None:
+            t = torch.tensor(arr, requires_grad=True)
+            ref = tt(lambda: tfn(t).sum().backward())
+        row(name, ish(), ref)
+
+
+if __name__ == "__main__":
+    main()

@@ -92,6 +92,16 @@ class Args:
         return rebuild_args(self.tree, self.kinds, dyn, boxes)
 
 
+class _PlainArgs:
+    """``Args`` of positional tensors that need no grad (the fast path builds it without flattening)."""
+
+    __slots__ = ("dyn", "tensors")
+
+    def __init__(self, dyn, tensors):
+        self.dyn = dyn
+        self.tensors = list(tensors)
+
+
 def rebuild_args(tree, kinds, dyn, boxes):
     it = iter(dyn)
     leaves = []
@@ -149,6 +159,7 @@ class Compiled:
         self._eager_reason = None
         self._adopted: list = []  # boxes found by the trace log that discovery missed
         self._warm = False  # steps_per_call: state has settled, the scanned program can run
+        self._plain_n = -1  # the fast path's arguments are this many plain tensors (no flatten needed)
         try:
             functools.update_wrapper(self, fn, updated=())
         except AttributeError:
@@ -180,6 +191,15 @@ class Compiled:
         fast = self._fast
         if fast is not None and fast[0] == STRUCTURE.value and fast[1] == _GRAD.enabled:
             entry = fast[3]
+            if not kwargs and len(args) == self._plain_n:
+                # the common case, positional tensors that need no grad: no pytree flatten
+                dyn = []
+                for x in args:
+                    if type(x) is not Tensor or x._requires_grad:
+                        break
+                    dyn.append(x._data if x._base is None else x._sync())
+                else:
+                    return self._run(entry, _PlainArgs(dyn, args), args, kwargs)
             a = Args(args, kwargs, entry.box_ids)
             if a.tree == fast[2][0] and a.kinds == fast[2][1]:
                 return self._run(entry, a, args, kwargs)
@@ -234,6 +254,8 @@ class Compiled:
         # has already set the fast path.
         if self._fast is None and self._eager_reason is None:
             self._fast = (version, _GRAD.enabled, entry.spec, entry)
+            plain = not kwargs and all(k == ("t", False) for k in a.kinds) and len(a.kinds) == len(args)
+            self._plain_n = len(args) if plain else -1
         return out
 
     # ------------------------------------------------------------------------- run
@@ -455,6 +477,8 @@ def _dedupe_arrays(boxes) -> None:
 
 
 def _rebuild_outputs(info, outs, boxes):
+    if info.out_kinds == ("t",) and info.out_tree.num_leaves == 1 and info.out_tree.num_nodes == 1:
+        return wrap(outs[0])  # a single tensor (a loss): the common case
     it = iter(outs)
     leaves = []
     for kind, v in zip(info.out_kinds, info.out_static):

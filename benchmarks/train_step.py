@@ -244,6 +244,83 @@ class _PerStep:
         return self.fn(x, y)
 
 
+# ------------------------------------------------------------------------------- Flax NNX (nnx.jit)
+def nnx_step(name, w):
+    """The workload as Flax NNX modules and an ``nnx.jit`` step (the stateful-module baseline)."""
+    from flax import nnx
+
+    rngs = nnx.Rngs(0)
+    f32 = jnp.float32
+
+    class MLP(nnx.Module):
+        def __init__(self, sizes):
+            self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs, param_dtype=f32) for a, b in zip(sizes[:-1], sizes[1:])])
+
+        def __call__(self, x):
+            for i, l in enumerate(self.layers):
+                x = l(x)
+                if i < len(self.layers) - 1:
+                    x = jax.nn.relu(x)
+            return x
+
+    class CNN(nnx.Module):
+        def __init__(self):
+            self.c1 = nnx.Conv(1, 32, (3, 3), padding="VALID", rngs=rngs, param_dtype=f32)
+            self.c2 = nnx.Conv(32, 64, (3, 3), padding="VALID", rngs=rngs, param_dtype=f32)
+            self.f1 = nnx.Linear(9216, 128, rngs=rngs, param_dtype=f32)
+            self.f2 = nnx.Linear(128, 10, rngs=rngs, param_dtype=f32)
+
+        def __call__(self, x):  # NCHW input, NHWC inside (Flax's layout)
+            x = x.transpose(0, 2, 3, 1)
+            x = jax.nn.relu(self.c2(jax.nn.relu(self.c1(x))))
+            x = nnx.max_pool(x, (2, 2), (2, 2))
+            return self.f2(jax.nn.relu(self.f1(x.reshape(x.shape[0], -1))))
+
+    class Block(nnx.Module):
+        def __init__(self, d=128, heads=4, mlp=512):
+            self.ln1, self.ln2 = nnx.LayerNorm(d, rngs=rngs), nnx.LayerNorm(d, rngs=rngs)
+            self.qkv, self.proj = nnx.Linear(d, 3 * d, rngs=rngs), nnx.Linear(d, d, rngs=rngs)
+            self.fc, self.out = nnx.Linear(d, mlp, rngs=rngs), nnx.Linear(mlp, d, rngs=rngs)
+            self.heads = heads
+
+        def __call__(self, x):
+            B, T, C = x.shape
+            q, k, v = jnp.split(self.qkv(self.ln1(x)), 3, axis=-1)
+            q, k, v = (t.reshape(B, T, self.heads, C // self.heads).transpose(0, 2, 1, 3) for t in (q, k, v))
+            att = (q @ k.transpose(0, 1, 3, 2)) * np.float32(1 / np.sqrt(C // self.heads))
+            att = jax.nn.softmax(jnp.where(jnp.tril(jnp.ones((T, T), bool)), att, -jnp.inf), -1)
+            x = x + self.proj((att @ v).transpose(0, 2, 1, 3).reshape(B, T, C))
+            return x + self.out(jax.nn.gelu(self.fc(self.ln2(x)), approximate=False))
+
+    class GPT(nnx.Module):
+        def __init__(self, vocab=256, d=128, seq=128):
+            self.tok, self.pos = nnx.Embed(vocab, d, rngs=rngs), nnx.Embed(seq, d, rngs=rngs)
+            self.blocks = nnx.List([Block() for _ in range(2)])
+            self.ln, self.head = nnx.LayerNorm(d, rngs=rngs), nnx.Linear(d, vocab, rngs=rngs)
+
+        def __call__(self, idx):
+            x = self.tok(idx) + self.pos(jnp.arange(idx.shape[1]))
+            for b in self.blocks:
+                x = b(x)
+            return self.head(self.ln(x))
+
+    model = {"mlp": lambda: MLP([784, 1024, 1024, 10]), "tiny": lambda: MLP([32, 64, 10]), "cnn": CNN, "gpt": GPT}[name]()
+    tx = optax.adam(w["lr"]) if w["opt"] == "Adam" else optax.adamw(w["lr"], weight_decay=0.01)
+    opt = nnx.Optimizer(model, tx, wrt=nnx.Param)
+
+    @nnx.jit
+    def step(model, opt, x, y):
+        def loss_fn(model):
+            logits = model(x)
+            return optax.softmax_cross_entropy_with_integer_labels(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)).mean()
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        opt.update(model, grads)
+        return loss
+
+    return lambda x, y: step(model, opt, x, y)
+
+
 # ----------------------------------------------------------------------------------- timing
 def _block(r):
     if isinstance(r, torchish.Tensor):
@@ -271,6 +348,8 @@ def timed(run, x, y, steps, repeats, warmup=3):
 def build(name, impl, w, x, y):
     if impl == "jax":
         return jax_step(name, w), jnp.asarray(x), jnp.asarray(y)
+    if impl == "flax nnx":
+        return nnx_step(name, w), jnp.asarray(x), jnp.asarray(y)
     L = torchish if impl.startswith("torchish") else torch
     L.manual_seed(0)
     model = w["make"](L)
@@ -309,6 +388,12 @@ def main(argv=None):
         impls.append(f"torchish.compile K={args.steps_per_call}")
     if torch is None:
         impls = [i for i in impls if not i.startswith("torch") or i.startswith("torchish")]
+    try:
+        import flax.nnx  # noqa: F401
+
+        impls.append("flax nnx")
+    except ImportError:
+        pass
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}; torch {getattr(torch, '__version__', 'absent')}")
     rows = []
     for name in args.workloads.split(","):

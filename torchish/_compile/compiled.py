@@ -194,8 +194,9 @@ class Compiled:
             if not kwargs and len(args) == self._plain_n:
                 # the common case, positional tensors that need no grad: no pytree flatten
                 dyn = []
+                ids = entry.box_ids
                 for x in args:
-                    if type(x) is not Tensor or x._requires_grad:
+                    if type(x) is not Tensor or x._requires_grad or id(x) in ids:
                         break
                     dyn.append(x._data if x._base is None else x._sync())
                 else:

@@ -180,7 +180,7 @@ def test_gan_two_optimizers_matches_eager():
 
 
 # ---------------------------------------------------------------------------------- cache
-def _linear_step():
+def _linear_step(**compile_kw):
     m = nn.Linear(3, 2)
     opt = T.optim.SGD(m.parameters(), lr=0.1)
 
@@ -191,7 +191,7 @@ def _linear_step():
         opt.step()
         return loss
 
-    return m, opt, T.compile(step)
+    return m, opt, T.compile(step, **compile_kw)
 
 
 def test_retrace_only_when_the_program_changes():
@@ -250,17 +250,7 @@ def test_steps_per_call_matches_single_steps():
     T.manual_seed(0)
     m1, _, step1 = _linear_step()
     T.manual_seed(0)
-    m2 = nn.Linear(3, 2)
-    opt2 = T.optim.SGD(m2.parameters(), lr=0.1)
-
-    def step(x):
-        opt2.zero_grad()
-        loss = m2(x).pow(2).mean()
-        loss.backward()
-        opt2.step()
-        return loss
-
-    stepk = T.compile(step, steps_per_call=4)
+    m2, _, stepk = _linear_step(steps_per_call=4)
     xs = T.randn(3, 4, 4, 3)
     l1 = [step1(xs[i, j]).item() for i in range(3) for j in range(4)]
     lk = [stepk(xs[i]) for i in range(3)]

@@ -215,8 +215,6 @@ def test_in_order_false_delivers_everything():
 
 # ------------------------------------------------------------------------------ default (fresh) workers
 def test_default_start_method_persistent_workers_lambdas_and_tensors():
-    pytest.importorskip("cloudpickle")
-
     class MakesTensors(D.Dataset):  # a local class and device tensors made inside the worker
         def __len__(self):
             return 6
@@ -243,8 +241,6 @@ def test_default_start_method_persistent_workers_lambdas_and_tensors():
 
 
 def test_default_start_method_error_propagates():
-    pytest.importorskip("cloudpickle")
-
     class LocalFailing(D.Dataset):  # local: pickled by value, so workers need not import this test module
         def __len__(self):
             return 6

@@ -235,30 +235,29 @@ class RandomGrayscale(_Random):
         return img
 
 
-class RandomHorizontalFlip(_Random):
+class _RandomFlip(_Random):
+    _flip = None  # F.hflip or F.vflip
+
+    def __init__(self, p=0.5, *, generator=None):
+        self.p, self.generator = p, generator
+
+    def __call__(self, img):
+        return self._flip(img) if self._coin(self.p) else img
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(p={self.p})"
+
+
+class RandomHorizontalFlip(_RandomFlip):
     """Flip left-right with probability ``p``."""
 
-    def __init__(self, p=0.5, *, generator=None):
-        self.p, self.generator = p, generator
-
-    def __call__(self, img):
-        return F.hflip(img) if self._coin(self.p) else img
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(p={self.p})"
+    _flip = staticmethod(F.hflip)
 
 
-class RandomVerticalFlip(_Random):
+class RandomVerticalFlip(_RandomFlip):
     """Flip top-bottom with probability ``p``."""
 
-    def __init__(self, p=0.5, *, generator=None):
-        self.p, self.generator = p, generator
-
-    def __call__(self, img):
-        return F.vflip(img) if self._coin(self.p) else img
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(p={self.p})"
+    _flip = staticmethod(F.vflip)
 
 
 class RandomCrop(_Random):

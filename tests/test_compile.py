@@ -387,3 +387,62 @@ def test_decorator_and_method_forms():
     x = T.ones(1, 2)
     with T.no_grad():
         np.testing.assert_allclose(n.double(x).numpy(), (n.lin(x) * 2).numpy(), rtol=1e-6)
+
+
+def test_state_the_step_does_not_write_is_read_not_donated_or_returned():
+    """An evaluation step reads the parameters and leaves them alone: they are not donated (the
+    arrays stay valid), not returned, and their versions do not move; written state is."""
+    T.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 2))
+    m.eval()
+
+    @T.compile
+    def evaluate(x):
+        with T.no_grad():
+            return m(x).sum()
+
+    x = T.randn(5, 4)
+    ref = m(x).sum().item()
+    evaluate(x)
+    arrays = [p._data for p in m.parameters()]
+    versions = [p._version for p in m.parameters()]
+    for _ in range(3):
+        np.testing.assert_allclose(evaluate(x).item(), ref, rtol=1e-6)
+    assert [p._data for p in m.parameters()] == arrays  # the same, undeleted arrays
+    assert [p._version for p in m.parameters()] == versions
+    assert all(not a.is_deleted() for a in arrays)
+    # another batch size traces the user's function again and still writes nothing
+    np.testing.assert_allclose(evaluate(T.ones(3, 4)).item(), m(T.ones(3, 4)).sum().item(), rtol=1e-6)
+    assert all(not a.is_deleted() for a in arrays)
+
+
+def test_written_state_program_handles_grad_kinds_and_new_shapes():
+    """New .grad, .grad set to None, untouched .grad, and a second argument shape."""
+    T.manual_seed(0)
+    a, b = T.randn(3, requires_grad=True), T.randn(3, requires_grad=True)
+    frozen = T.randn(3, requires_grad=True)
+    frozen.grad = T.ones(3)
+    opt = T.optim.SGD([a, b], lr=0.1)
+
+    def step(x):
+        opt.zero_grad()
+        loss = ((a * x).sum() + (b * x * frozen.detach()).sum()) ** 2
+        loss.backward()
+        opt.step()
+        return loss
+
+    ea = [t.detach().numpy().copy() for t in (a, b)]
+    fstep = T.compile(step)
+    xs = [T.randn(3) for _ in range(4)] + [T.randn(2, 3) for _ in range(2)]  # then another shape
+    # eager reference on copies
+    a2, b2 = T.tensor(ea[0], requires_grad=True), T.tensor(ea[1], requires_grad=True)
+    opt2 = T.optim.SGD([a2, b2], lr=0.1)
+    for x in xs:
+        fstep(x)
+        opt2.zero_grad()
+        (((a2 * x).sum() + (b2 * x * frozen.detach()).sum()) ** 2).backward()
+        opt2.step()
+        np.testing.assert_allclose(a.detach().numpy(), a2.detach().numpy(), rtol=1e-5)
+        np.testing.assert_allclose(a.grad.numpy(), a2.grad.numpy(), rtol=1e-5)
+        np.testing.assert_allclose(b.grad.numpy(), b2.grad.numpy(), rtol=1e-5)
+    np.testing.assert_array_equal(frozen.grad.numpy(), np.ones(3, np.float32))  # untouched

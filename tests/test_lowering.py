@@ -84,3 +84,40 @@ def test_conv1d_3d_transpose_lowerings_match_torch(choice, restore_lowering):
           rtol=1e-4, atol=1e-5)
     check(lambda L, x, w: L.nn.functional.conv_transpose2d(x, w, stride=2), rnd(2, 3, 4, 5), rnd(3, 2, 3, 3, seed=1),
           rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("choice", lowering.CHOICES["scheduler"])
+def test_scheduler_choices_compile_the_same_step(choice, restore_lowering):
+    """The kernel schedule (XLA:CPU compiler option) changes speed only; a compiled model inside a
+    compiled step (a nested jit, where JAX refuses compiler options) still works."""
+    lowering.set_lowering("scheduler", choice)
+    import jax
+
+    expected = {"memory": {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}, "xla": None}[choice]
+    assert lowering.compiler_options() == (expected if jax.default_backend() == "cpu" else None)
+    T.manual_seed(0)
+    m = T.nn.Linear(4, 3)
+    inner = T.compile(m)
+    opt = T.optim.Adam(m.parameters(), lr=0.1)
+
+    @T.compile
+    def step(x):
+        opt.zero_grad()
+        loss = inner(x).square().mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    x = T.ones(2, 4)
+    losses = [step(x).item() for _ in range(3)]
+    T.manual_seed(0)
+    m2 = T.nn.Linear(4, 3)
+    opt2 = T.optim.Adam(m2.parameters(), lr=0.1)
+    ref = []
+    for _ in range(3):
+        opt2.zero_grad()
+        loss = m2(x).square().mean()
+        loss.backward()
+        opt2.step()
+        ref.append(loss.item())
+    np.testing.assert_allclose(losses, ref, rtol=1e-5)

@@ -660,3 +660,47 @@ def test_compiled_training_step_matches_eager(name, kwargs, make_sched):
     for a, b in zip(ref, got):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
     assert fn.cache_info().traces <= 2  # the first step creates state; the lr changes every step
+
+
+# ----------------------------------------------------------------------------- shared step counters
+@requires_torch
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_step_counters_shared_while_stepped_together_split_when_not(compiled):
+    """Parameters stepped together share one ``step`` tensor (one state array instead of one per
+    parameter); a parameter left without a gradient gets its own counter, as in PyTorch."""
+    ws, _, _ = init_data()
+    ps = {lib: [lib.tensor(w).requires_grad_(True) for w in ws] for lib in (torch, torchish)}
+    opts = {lib: lib.optim.Adam(ps[lib], lr=0.01) for lib in (torch, torchish)}
+
+    def step_fn(lib, skip):
+        def run():
+            opts[lib].zero_grad()
+            loss = sum(((p * (i + 1)) ** 2).sum() for i, p in enumerate(ps[lib]) if i != skip)
+            loss.backward()
+            opts[lib].step()
+            return loss
+        return run
+
+    for i, skip in enumerate([None, None, 1, 1, None, 3, None]):
+        fn = step_fn(torchish, skip)
+        (torchish.compile(fn) if compiled else fn)()
+        step_fn(torch, skip)()
+        for pt, pj in zip(ps[torch], ps[torchish]):
+            np.testing.assert_allclose(pj.detach().numpy(), pt.detach().numpy(), rtol=1e-6, atol=1e-7)
+            assert float(opts[torchish].state[pj]["step"]) == float(opts[torch].state[pt]["step"])
+        steps = [opts[torchish].state[p]["step"] for p in ps[torchish]]
+        if i == 1:
+            assert all(s is steps[0] for s in steps)  # one counter while every parameter steps
+    assert steps[1] is not steps[0] and steps[3] is not steps[0]
+
+
+def test_shared_step_counter_survives_state_dict_round_trip(tmp_path):
+    p = [torchish.ones(3, requires_grad=True), torchish.ones(2, requires_grad=True)]
+    opt = torchish.optim.Adam(p)
+    (p[0].sum() + p[1].sum()).backward()
+    opt.step()
+    torchish.save(opt.state_dict(), tmp_path / "opt.pt")
+    opt2 = torchish.optim.Adam(p)
+    opt2.load_state_dict(torchish.load(tmp_path / "opt.pt"))
+    assert opt2.state[p[0]]["step"] is opt2.state[p[1]]["step"]
+    assert float(opt2.state[p[1]]["step"]) == 1.0

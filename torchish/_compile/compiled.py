@@ -20,12 +20,13 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax._src.core import trace_state_clean as _trace_state_clean
 
 from .. import _random
 from .._autograd import graph as _graph
 from .._autograd.grad_mode import STATE as _GRAD
 from .._autograd.grad_mode import no_grad
-from .._ops import Op
+from .._ops import Op, lowering
 from .._stateful import STRUCTURE
 from .._tensor import Tensor, apply_op, wrap
 from ..errors import CompileError, TracedValueError
@@ -123,7 +124,8 @@ def rebuild_args(tree, kinds, dyn, boxes):
 class _Entry:
     """One compiled program and the state it reads and writes."""
 
-    __slots__ = ("boxes", "box_ids", "numbers", "num_cache", "dicts", "spec", "jitted", "info", "mode", "op", "scan")
+    __slots__ = ("boxes", "box_ids", "numbers", "num_cache", "dicts", "spec", "jitted", "info", "mode", "op", "scan",
+                 "parallel", "io", "pure")
 
     def __init__(self, boxes, numbers, dicts, spec):
         self.boxes = boxes
@@ -137,6 +139,9 @@ class _Entry:
         self.mode = "step"  # or "diff": the call is one node on the eager tape
         self.op = None
         self.scan = None
+        self.parallel = False
+        self.pure = None
+        self.io = None  # _WrittenIO: the program that reads all state but returns only what it writes
 
 
 class Compiled:
@@ -200,6 +205,9 @@ class Compiled:
                         break
                     dyn.append(x._data if x._base is None else x._sync())
                 else:
+                    io = entry.io
+                    if io is not None and entry.info is not None:
+                        return self._run_io(entry, io, dyn, args, kwargs)
                     return self._run(entry, _PlainArgs(dyn, args), args, kwargs)
             a = Args(args, kwargs, entry.box_ids)
             if a.tree == fast[2][0] and a.kinds == fast[2][1]:
@@ -236,8 +244,10 @@ class Compiled:
             roots = self._roots(args, kwargs)
             if par is not None:  # hook: a data-parallel program over a device mesh (see parallel.py)
                 entry.jitted = _parallel.build(self, entry, roots, par, found)
+                entry.parallel = True
             else:
-                entry.jitted = jax.jit(make_pure(self, entry, roots),
+                entry.pure = make_pure(self, entry, roots)
+                entry.jitted = lowering.jit(entry.pure,
                                        donate_argnums=(0, 1) if self.donate else (),
                                        # a grad input the step discards (zero_grad first) is still donated
                                        keep_unused=True)
@@ -264,6 +274,10 @@ class Compiled:
         boxes = entry.boxes
         box_in = [b._data for b in boxes]
         grad_in = [None if b._grad is None else b._grad._data for b in boxes]
+        return box_in, grad_in, self._num_inputs(entry)
+
+    @staticmethod
+    def _num_inputs(entry):
         # NOTE: Python numbers are turned into (weakly typed) device arrays once and reused while
         # the slot holds the same object: a Python scalar argument costs a host-to-device
         # transfer on every call.
@@ -278,14 +292,14 @@ class Compiled:
             arr = [_as_num(x) for x in v] if isinstance(v, tuple) else _as_num(v)
             cache[i] = (v, arr)
             num_in.append(arr)
-        return box_in, grad_in, num_in
+        return num_in
 
     def _first_trace(self, entry, inputs, a, args, kwargs):
         """Trace ahead of time (nothing runs, nothing is donated): a failed or incomplete trace
         leaves every box intact.  Returns a result if the call was handled otherwise."""
         runs = _graph.RUNS.count
         try:
-            entry.jitted.trace(*inputs, a.dyn)
+            traced = entry.jitted.trace(*inputs, a.dyn)
         except _FALLBACK_ERRORS as e:
             return True, self._fallback(e, a, args, kwargs)
         info = entry.info
@@ -304,29 +318,73 @@ class Compiled:
             # node on the eager tape (see _run_diff).
             entry.mode = "diff"
             entry.op = Op(f"compiled_{getattr(self.fn, '__name__', 'fn')}", make_pure(self, entry, self._roots(args, kwargs), diff=True))
+        elif not entry.parallel:
+            entry.io = _WrittenIO(self, entry, traced)
         return False, None
 
     def _run(self, entry, a, args, kwargs):
-        inputs = self._inputs(entry)
         if entry.info is None:
-            handled, result = self._first_trace(entry, inputs, a, args, kwargs)
+            handled, result = self._first_trace(entry, self._inputs(entry), a, args, kwargs)
             if handled:
                 return result
+        io = entry.io
+        if io is not None:  # the usual case: one program that returns only the state it writes
+            return self._run_io(entry, io, a.dyn, args, kwargs)
+        traces = self._traces
+        inputs = self._inputs(entry)
         if entry.mode == "diff":
             return self._run_diff(entry, inputs, a)
-        traces = self._traces
         try:
             box_out, grad_out, num_out, new_out, outs = entry.jitted(*inputs, a.dyn)
         except _FALLBACK_ERRORS as e:
             return self._fallback(e, a, args, kwargs)
+        self._check_retrace(entry, traces)
+        self._write_back(entry, box_out, grad_out, num_out, new_out)
+        return _rebuild_outputs(entry.info, outs, entry.boxes)
+
+    def _run_io(self, entry, io, dyn, args, kwargs):
+        """The fast path's one jitted call (kept short: it is most of a small step's host time)."""
+        traces = self._traces
+        num_in = self._num_inputs(entry) if entry.numbers else []
+        try:
+            fn = io.top if _trace_state_clean() else io.nested
+            b_out, g_out, num_out, new_out, outs = fn(
+                [b._data for b in io.b_don], [b._grad._data for b in io.g_don],
+                [b._data for b in io.b_keep], [b._grad._data for b in io.g_keep], num_in, dyn)
+        except _FALLBACK_ERRORS as e:
+            return self._fallback(e, Args(args, kwargs, entry.box_ids), args, kwargs)
+        if self._traces != traces:
+            self._check_retrace(entry, traces)
+        for b, arr in zip(io.b_don, b_out):
+            b._data = arr
+            b._v += 1
+        changed = False
+        for b, g in zip(io.g_out, g_out):
+            gb = b._grad
+            if gb is None:
+                b._grad = wrap(g)
+                changed = True
+            else:
+                gb._data = g
+                gb._v += 1
+        for b in io.g_none:
+            if b._grad is not None:
+                b._grad = None
+                changed = True
+        info = entry.info
+        if changed or num_out or new_out:
+            _write_numbers_and_new(entry, num_out, new_out, changed)
+        if info.single:
+            return wrap(outs[0])
+        return _rebuild_outputs(info, outs, entry.boxes)
+
+    def _check_retrace(self, entry, traces):
         info = entry.info
         if self._traces != traces and info.log and missed_state(info.log, entry):
             raise CompileError(
                 "torchish.compile found tensors changed in place that are not reachable state while retracing "
                 "for new shapes; pass them to the function as arguments or register them as module buffers."
             )
-        self._write_back(entry, box_out, grad_out, num_out, new_out)
-        return _rebuild_outputs(info, outs, entry.boxes)
 
     def _write_back(self, entry, box_out, grad_out, num_out, new_out):
         info = entry.info
@@ -346,14 +404,8 @@ class Compiled:
                 gb = b._grad
                 gb._data = g
                 gb._v += 1
-        for i, v in zip(info.num_changed, num_out):
-            c, k = entry.numbers[i]
-            c[k] = tuple(v) if isinstance(v, list) else v
-        for b, arr in zip(info.new_boxes, new_out):
-            b._data = arr
-            b._v += 1
-        if changed or info.new_boxes:
-            STRUCTURE.value += 1
+        _write_numbers_and_new(entry, num_out, new_out, changed)
+
 
     def _run_diff(self, entry, inputs, a):
         """Run a compiled forward as one op, so the eager tape can differentiate through it."""
@@ -528,4 +580,93 @@ def _make_scan(compiled, entry):
         (box, grad, nums), outs = jax.lax.scan(body, (box_in, grad_in, num_in), dyn)
         return box, grad, nums, outs
 
-    return jax.jit(run, donate_argnums=(0, 1) if compiled.donate else (), keep_unused=True)
+    return lowering.jit(run, donate_argnums=(0, 1) if compiled.donate else (), keep_unused=True)
+
+
+def _write_numbers_and_new(entry, num_out, new_out, structure_changed):
+    info = entry.info
+    for i, v in zip(info.num_changed, num_out):
+        c, k = entry.numbers[i]
+        c[k] = tuple(v) if isinstance(v, list) else v
+    for b, arr in zip(info.new_boxes, new_out):
+        b._data = arr
+        b._v += 1
+    if structure_changed or info.new_boxes:
+        STRUCTURE.value += 1
+
+
+class _WrittenIO:
+    """An entry's program reduced to the state it writes.
+
+    The first trace (``Compiled._first_trace``) shows which boxes and ``.grad`` arrays the
+    step leaves untouched (the output is the input variable itself): parameters in an
+    evaluation step, a generator nothing sampled from, frozen layers.  This program reads
+    those without donating them and returns only what changed, so a call pays per-array
+    output costs (about 1 us each on CPU) only for written state.  It evaluates the traced
+    jaxpr, so the user's function is not traced again; arguments of other shapes trace it
+    anew through ``pure``.
+    """
+
+    __slots__ = ("b_don", "g_don", "b_keep", "g_keep", "g_out", "g_none", "top", "nested")
+
+    def __init__(self, compiled, entry, traced):
+        boxes = entry.boxes
+        n = len(boxes)
+        closed = traced.jaxpr
+        jx = closed.jaxpr
+        (box_i, grad_i, _, _), _ = jax.tree_util.tree_unflatten(traced.in_tree, list(range(len(jx.invars))))
+        box_o, grad_o = jax.tree_util.tree_unflatten(traced.out_tree, list(range(len(jx.outvars))))[:2]
+        ins, outs = jx.invars, jx.outvars
+        b_don = [i for i in range(n) if outs[box_o[i]] is not ins[box_i[i]]]
+        b_keep = [i for i in range(n) if outs[box_o[i]] is ins[box_i[i]]]
+        g_don, g_keep, g_out, g_none = [], [], [], []
+        for i in range(n):
+            gi, go = grad_i[i], grad_o[i]
+            if gi is None:
+                if go is not None:
+                    g_out.append(i)  # a new .grad
+            elif go is None:
+                g_don.append(i)  # .grad set to None (zero_grad): its buffer is donated, never read back
+                g_none.append(i)
+            elif outs[go] is ins[gi]:
+                g_keep.append(i)
+            else:
+                g_don.append(i)
+                g_out.append(i)
+        self.b_don = [boxes[i] for i in b_don]
+        self.g_don = [boxes[i] for i in g_don]
+        self.b_keep = [boxes[i] for i in b_keep]
+        self.g_keep = [boxes[i] for i in g_keep]
+        self.g_out = [boxes[i] for i in g_out]
+        self.g_none = [boxes[i] for i in g_none]
+        pure = entry.pure
+        sig = [(v.aval.shape, v.aval.dtype, v.aval.weak_type) for v in ins]
+        in_tree, out_tree, consts = traced.in_tree, traced.out_tree, closed.consts
+
+        def program(b_don_in, g_don_in, b_keep_in, g_keep_in, num_in, dyn):
+            box_in, grad_in = [None] * n, [None] * n
+            for i, x in zip(b_don, b_don_in):
+                box_in[i] = x
+            for i, x in zip(b_keep, b_keep_in):
+                box_in[i] = x
+            for i, x in zip(g_don, g_don_in):
+                grad_in[i] = x
+            for i, x in zip(g_keep, g_keep_in):
+                grad_in[i] = x
+            flat, tree = jax.tree_util.tree_flatten(((box_in, grad_in, num_in, dyn), {}))
+            if tree == in_tree and [(x.aval.shape, x.aval.dtype, x.aval.weak_type) for x in flat] == sig:
+                res = jax.tree_util.tree_unflatten(out_tree, jax.core.eval_jaxpr(jx, consts, *flat))
+            else:  # other argument shapes: run the user's function again
+                res = pure(box_in, grad_in, num_in, dyn)
+                if any(res[0][i] is not box_in[i] for i in b_keep) or any(res[1][i] is not grad_in[i] for i in g_keep):
+                    raise CompileError(
+                        "torchish.compile: this function writes state for some argument shapes and not for others; "
+                        "compile one function per shape (or write the state in every call)."
+                    )
+            box_out, grad_out, num_out, new_out, outs = res
+            return [box_out[i] for i in b_don], [grad_out[i] for i in g_out], num_out, new_out, outs
+
+        jitted = lowering.jit(program, donate_argnums=(0, 1) if compiled.donate else (), keep_unused=True)
+        # (a call made while tracing, e.g. a compiled model inside a compiled step, needs the plain jit)
+        self.top = getattr(jitted, "top", jitted)
+        self.nested = getattr(jitted, "nested", jitted)

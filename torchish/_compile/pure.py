@@ -27,7 +27,7 @@ class TraceInfo:
     """What one trace learned."""
 
     __slots__ = ("grad_out", "num_changed", "new_boxes", "out_tree", "out_kinds", "out_static", "log",
-                 "outputs_require_grad")
+                 "outputs_require_grad", "single")
 
 
 def make_pure(compiled, entry, roots, diff: bool = False):
@@ -108,6 +108,8 @@ def make_pure(compiled, entry, roots, diff: bool = False):
                     kinds.append("s")
                     static.append(x)
             info.out_tree, info.out_kinds, info.out_static = tree, tuple(kinds), tuple(static)
+            # the common result, one tensor (a loss): rebuilt without the pytree
+            info.single = info.out_kinds == ("t",) and tree.num_leaves == 1 and tree.num_nodes == 1
             info.outputs_require_grad = needs_grad
             entry.info = info
             ok = True

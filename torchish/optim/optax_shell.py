@@ -25,6 +25,7 @@ from .._stateful import bump_structure
 from .._tensor import wrap
 from . import _num
 from .optimizer import Optimizer, _hyper, _set_value, _to_array, _is_tensor_like
+from .._ops import lowering
 
 __all__ = ["Optax"]
 
@@ -148,7 +149,7 @@ class Optax(Optimizer):
                 out = [x for x, (kind, *_rest) in zip(jax.tree.leaves(state), leaves) if kind != "hyper"]
                 return new_params, out
 
-            fn = self._fns[id(layout)] = jax.jit(update)
+            fn = self._fns[id(layout)] = lowering.jit(update)
         return fn
 
     def _group_key(self, group) -> str:

@@ -47,6 +47,7 @@ from .._autograd.graph import add_hook
 from .._stateful import bump_structure
 from .._tensor import Tensor, wrap
 from . import _num
+from .._ops import lowering
 
 __all__ = ["Optimizer", "register_optimizer_step_pre_hook", "register_optimizer_step_post_hook", "required"]
 
@@ -185,7 +186,7 @@ def _jitted(cls, flags):
     key = (cls, flags)
     fn = _JIT_CACHE.get(key)
     if fn is None:
-        fn = _JIT_CACHE[key] = jax.jit(functools.partial(cls._update, flags))
+        fn = _JIT_CACHE[key] = lowering.jit(functools.partial(cls._update, flags))
     return fn
 
 
@@ -201,6 +202,9 @@ class Optimizer:
     # Subclass interface (see the module docstring).
     _hyper_keys: tuple = ()
     _lazy_keys: tuple = ()  # state entries that may be missing (SGD's momentum_buffer)
+    # State entries that the parameters of a group stepped together hold as ONE tensor (see
+    # _step_group): the per-parameter step counters, equal while the parameters step together.
+    _shared_keys: tuple = ("step",)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -312,11 +316,21 @@ class Optimizer:
         keys = self._state_keys(flags)
         states = [self.state[p] for p in params] if keys else []
         created = False
+        shared = self._shared_keys
+        fresh: dict = {}
         for p, st in zip(params, states):
             if len(st) == 0:
                 for k, arr in self._init_state(group, p._value(), flags).items():
-                    st[k] = wrap(arr)
+                    if k in shared:  # parameters initialised together share one step counter
+                        box = fresh.get(k)
+                        if box is None:
+                            box = fresh[k] = wrap(arr)
+                        st[k] = box
+                    else:
+                        st[k] = wrap(arr)
                 created = True
+        if shared and states and len(params) != len(group["params"]):
+            created = self._unshare(group, params, states) or created
         lazy = self._lazy_keys
         state = {k: [(st.get(k) if k in lazy else st[k]) for st in states] for k in keys}
         state = {k: [None if t is None else t._value() for t in v] for k, v in state.items()}
@@ -336,6 +350,30 @@ class Optimizer:
                     box._version += 1
         if created:
             bump_structure()
+
+    def _unshare(self, group, params, states) -> bool:
+        """Parameters without a gradient are not stepped: a shared counter they hold is copied
+        for the parameters that are, so each counter keeps PyTorch's per-parameter value."""
+        stepped = {id(p) for p in params}
+        split = False
+        for k in self._shared_keys:
+            outside = set()
+            for q in group["params"]:
+                st = self.state.get(q) if id(q) not in stepped else None
+                if st and k in st:
+                    outside.add(id(st[k]))
+            if not outside:
+                continue
+            copies: dict = {}
+            for st in states:
+                box = st.get(k)
+                if box is not None and id(box) in outside:
+                    c = copies.get(id(box))
+                    if c is None:
+                        c = copies[id(box)] = wrap(box._value())
+                    st[k] = c
+                    split = True
+        return split
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all optimized tensors (to ``None`` by default)."""
@@ -459,11 +497,18 @@ class Optimizer:
         id_map = dict(zip(chain.from_iterable(g["params"] for g in saved_groups),
                           chain.from_iterable(g["params"] for g in groups)))
 
+        seen: dict = {}  # a step counter shared in the saved state stays shared
+
         def cast(param, value, key=None):
             if _is_tensor_like(value):
+                if key in self._shared_keys and id(value) in seen:
+                    return seen[id(value)][1]
                 like = param._value()
                 arr = _to_array(value, like, keep_dtype=(key == "step"))
-                return wrap(arr)
+                t = wrap(arr)
+                if key in self._shared_keys:
+                    seen[id(value)] = (value, t)  # (keeps value alive: its id stays unique)
+                return t
             if isinstance(value, dict):
                 return {k: cast(param, v, k) for k, v in value.items()}
             if isinstance(value, (list, tuple)):

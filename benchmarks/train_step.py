@@ -3,7 +3,8 @@
     python benchmarks/train_step.py [--workloads mlp,cnn,gpt,tiny] [--repeats 5] [--steps 20]
 
 Prints the median step time of each implementation and its ratio to hand-written JAX + optax
-(pure functions, ``jax.jit``, donated state), all measured in one process.  The torch and
+(pure functions, ``jax.jit``, donated state), all measured in one process with the repeats
+interleaved (each implementation once per round).  The torch and
 torchish models are the *same code* (written against a library ``L``); Flax NNX (``nnx.jit``)
 and ``torch.compile`` columns appear when available (``--torch-compile`` to include the latter).
 """
@@ -330,19 +331,24 @@ def _block(r):
     return jax.block_until_ready(r)
 
 
-def timed(run, x, y, steps, repeats, warmup=3):
-    k = getattr(run, "k", 1)
-    steps = max(steps // k, 1)
-    for _ in range(warmup):
-        _block(run(x, y))
-    times = []
+def timed(runs, repeats, warmup=3):
+    """Median step time of each ``(run, x, y, steps)`` in ``runs``.  Repeats are interleaved
+    (every implementation once per round) so that a change of machine state during the run
+    affects all implementations alike."""
+    for run, x, y, _ in runs.values():
+        for _ in range(warmup):
+            _block(run(x, y))
+    times = {name: [] for name in runs}
     for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(steps):
-            r = run(x, y)
-        _block(r)
-        times.append((time.perf_counter() - t) / (steps * k))
-    return statistics.median(times)
+        for name, (run, x, y, n) in runs.items():
+            k = getattr(run, "k", 1)
+            n = max(n // k, 1)
+            t = time.perf_counter()
+            for _ in range(n):
+                r = run(x, y)
+            _block(r)
+            times[name].append((time.perf_counter() - t) / (n * k))
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def build(name, impl, w, x, y):
@@ -400,12 +406,13 @@ def main(argv=None):
         w = WORKLOADS[name]
         steps = args.steps or {"mlp": 20, "cnn": 5, "gpt": 5, "tiny": 500}[name]
         x, y = data(w)
-        res = {}
+        runs = {}
         for impl in impls:
             if "K=" in impl and name != "tiny":
                 continue
             run, xx, yy = build(name, impl, w, x, y)
-            res[impl] = timed(run, xx, yy, steps if impl != "torchish eager" or name != "tiny" else 100, args.repeats)
+            runs[impl] = (run, xx, yy, steps if impl != "torchish eager" or name != "tiny" else 100)
+        res = timed(runs, args.repeats)
         rows.append((name, res))
         base = res.get("jax")
         cells = "  ".join(f"{k}: {v * 1e3:8.3f} ms" + (f" ({v / base:5.2f}x)" if base else "") for k, v in res.items())

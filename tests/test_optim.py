@@ -345,8 +345,8 @@ def test_group_update_is_one_jitted_call_and_lr_does_not_recompile(monkeypatch):
     calls = []
     real = optimizer_mod._jitted
 
-    def counting(cls, flags):
-        fn = real(cls, flags)
+    def counting(cls, flags, *rest):
+        fn = real(cls, flags, *rest)
         calls.append(fn)
         return fn
 
@@ -704,3 +704,27 @@ def test_shared_step_counter_survives_state_dict_round_trip(tmp_path):
     opt2.load_state_dict(torchish.load(tmp_path / "opt.pt"))
     assert opt2.state[p[0]]["step"] is opt2.state[p[1]]["step"]
     assert float(opt2.state[p[1]]["step"]) == 1.0
+
+
+def test_shared_counter_enters_the_eager_update_once(monkeypatch):
+    ps = [torchish.ones(3, requires_grad=True) for _ in range(4)]
+    opt = torchish.optim.Adam(ps, lr=0.1)
+    seen = []
+    real = optimizer_mod._jitted
+
+    def recording(cls, flags, *rest):
+        fn = real(cls, flags, *rest)
+
+        def call(h, params, grads, state):
+            seen.append(len(state["step"]))
+            return fn(h, params, grads, state)
+
+        return call
+
+    monkeypatch.setattr(optimizer_mod, "_jitted", recording)
+    for _ in range(2):
+        for p in ps:
+            p.grad = torchish.ones(3)
+        opt.step()
+    assert seen == [1, 1]  # one shared counter in (and out) for four parameters, from the first step
+    assert all(float(opt.state[p]["step"]) == 2.0 for p in ps)

@@ -181,12 +181,13 @@ def scalar_dtype():
 _JIT_CACHE: dict = {}
 
 
-def _jitted(cls, flags):
-    """The jitted group update of ``cls`` for ``flags`` (one per class and structure)."""
-    key = (cls, flags)
+def _jitted(cls, flags, shared=()):
+    """The jitted group update of ``cls`` for ``flags`` and the sharing pattern of shared state
+    (one per class and structure)."""
+    key = (cls, flags, shared)
     fn = _JIT_CACHE.get(key)
     if fn is None:
-        fn = _JIT_CACHE[key] = lowering.jit(functools.partial(cls._update, flags))
+        fn = _JIT_CACHE[key] = lowering.jit(functools.partial(cls._update, flags, shared=shared))
     return fn
 
 
@@ -266,15 +267,22 @@ class Optimizer:
         raise NotImplementedError
 
     @classmethod
-    def _update(cls, flags, h, params, grads, state):
-        """One step of a whole group: ``_rule`` for each parameter, traced into one program."""
+    def _update(cls, flags, h, params, grads, state, shared=()):
+        """One step of a whole group: ``_rule`` for each parameter, traced into one program.
+
+        ``shared``: ``(key, index)`` pairs for state held as one tensor by several parameters:
+        ``state[key]`` lists the distinct tensors, ``index[i]`` is parameter i's; the result
+        keeps one new value per distinct tensor."""
+        share = dict(shared)
         out = {k: [] for k in state}
         new_params = []
         for i, (p, g) in enumerate(zip(params, grads)):
-            p, st = cls._rule(flags, h, p, g, {k: v[i] for k, v in state.items()})
+            st_in = {k: (v[share[k][i]] if k in share else v[i]) for k, v in state.items()}
+            p, st = cls._rule(flags, h, p, g, st_in)
             new_params.append(p)
             for k, v in st.items():
-                out[k].append(v)
+                if k not in share or share[k][i] == len(out[k]):  # first parameter of a shared tensor
+                    out[k].append(v)
         return new_params, out
 
     # ------------------------------------------------------------------ stepping
@@ -332,14 +340,29 @@ class Optimizer:
         if shared and states and len(params) != len(group["params"]):
             created = self._unshare(group, params, states) or created
         lazy = self._lazy_keys
-        state = {k: [(st.get(k) if k in lazy else st[k]) for st in states] for k in keys}
-        state = {k: [None if t is None else t._value() for t in v] for k, v in state.items()}
+        boxes = {k: [(st.get(k) if k in lazy else st[k]) for st in states] for k in keys}
+        sharing = []  # state held as one tensor by several parameters goes in (and out) once
+        for k in shared:
+            bs = boxes.get(k)
+            if bs and len(bs) > 1 and bs[0] is not None:
+                pos: dict = {}
+                index = tuple(pos.setdefault(id(b), len(pos)) for b in bs)
+                if len(pos) < len(bs):
+                    sharing.append((k, index))
+                    boxes[k] = list({id(b): b for b in bs}.values())
+        state = {k: [None if t is None else t._value() for t in v] for k, v in boxes.items()}
         h = {k: _hyper(group[k]) for k in self._hyper_keys}
-        new_params, new_state = _jitted(type(self), flags)(
+        new_params, new_state = _jitted(type(self), flags, tuple(sharing))(
             h, [p._value() for p in params], [p.grad._value() for p in params], state)
         for p, arr in zip(params, new_params):
             _set_value(p, arr)
+        shared_keys = {k for k, _ in sharing}
         for k, arrs in new_state.items():
+            if k in shared_keys:
+                for box, arr in zip(boxes[k], arrs):
+                    box._data = arr
+                    box._version += 1
+                continue
             for st, arr in zip(states, arrs):
                 box = st.get(k)
                 if box is None:

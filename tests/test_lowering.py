@@ -15,6 +15,9 @@ POOL_CASES = [
     dict(kernel_size=3, stride=1, ceil_mode=True),
     dict(kernel_size=2, stride=2, dilation=2),
     dict(kernel_size=(2, 3), stride=(1, 2), padding=(1, 1), ceil_mode=True),
+    dict(kernel_size=3),  # non-overlapping tiles, input not a multiple of the kernel (floor)
+    dict(kernel_size=2, ceil_mode=True),  # a partial last window: strided windows
+    dict(kernel_size=(1, 2)),
 ]
 
 
@@ -93,8 +96,12 @@ def test_scheduler_choices_compile_the_same_step(choice, restore_lowering):
     lowering.set_lowering("scheduler", choice)
     import jax
 
-    expected = {"memory": {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}, "xla": None}[choice]
-    assert lowering.compiler_options() == (expected if jax.default_backend() == "cpu" else None)
+    memory = {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
+    cpu = jax.default_backend() == "cpu"
+    expected = {"memory": memory, "xla": None, "auto": memory}[choice]
+    assert lowering.compiler_options() == (expected if cpu else None)
+    # "auto" keeps XLA's (concurrency-optimised) schedule for programs with convolutions
+    assert lowering.compiler_options(convolutions=True) == (memory if choice == "memory" and cpu else None)
     T.manual_seed(0)
     m = T.nn.Linear(4, 3)
     inner = T.compile(m)
@@ -121,3 +128,28 @@ def test_scheduler_choices_compile_the_same_step(choice, restore_lowering):
         opt2.step()
         ref.append(loss.item())
     np.testing.assert_allclose(losses, ref, rtol=1e-5)
+
+
+def test_has_convolution_looks_into_nested_programs():
+    import jax
+    import jax.numpy as jnp
+    from torchish._tensor import wrap
+
+    w = jnp.ones((2, 1, 3, 3), jnp.float32)
+    # torchish ops run as nested jitted programs: the convolution sits inside a `jit` equation
+    closed = jax.make_jaxpr(lambda a: F.conv2d(wrap(a), wrap(w))._data)(jnp.ones((1, 1, 5, 5), jnp.float32))
+    assert all(e.primitive.name != "conv_general_dilated" for e in closed.jaxpr.eqns)
+    assert lowering.has_convolution(closed.jaxpr)
+    assert not lowering.has_convolution(jax.make_jaxpr(lambda a: jnp.tanh(a) @ a)(jnp.ones((3, 3))).jaxpr)
+
+
+@requires_torch
+def test_max_pool_nan_wins_and_ties_go_first(restore_lowering):
+    # (the "xla" lowering's select_and_scatter does not route a NaN window's gradient to the NaN)
+    lowering.set_lowering("max_pool", "windows")
+    x = rnd(1, 2, 4, 6)
+    x[0, 0, 0, 0] = np.nan  # the window's NaN is its maximum
+    x[0, 1, :2, :2] = 0.25  # a tie: the first position gets the gradient
+    check(lambda L, t: L.nn.functional.max_pool2d(t, 2), x)
+    x1 = rnd(2, 3, 9)
+    check(lambda L, t: L.nn.functional.max_pool1d(t, 3), x1)

@@ -580,7 +580,8 @@ def _make_scan(compiled, entry):
         (box, grad, nums), outs = jax.lax.scan(body, (box_in, grad_in, num_in), dyn)
         return box, grad, nums, outs
 
-    return lowering.jit(run, donate_argnums=(0, 1) if compiled.donate else (), keep_unused=True)
+    return lowering.jit(run, donate_argnums=(0, 1) if compiled.donate else (), keep_unused=True,
+                        convolutions=entry.io is None or entry.io.convolutions)
 
 
 def _write_numbers_and_new(entry, num_out, new_out, structure_changed):
@@ -607,7 +608,7 @@ class _WrittenIO:
     anew through ``pure``.
     """
 
-    __slots__ = ("b_don", "g_don", "b_keep", "g_keep", "g_out", "g_none", "top", "nested")
+    __slots__ = ("b_don", "g_don", "b_keep", "g_keep", "g_out", "g_none", "top", "nested", "convolutions")
 
     def __init__(self, compiled, entry, traced):
         boxes = entry.boxes
@@ -666,7 +667,9 @@ class _WrittenIO:
             box_out, grad_out, num_out, new_out, outs = res
             return [box_out[i] for i in b_don], [grad_out[i] for i in g_out], num_out, new_out, outs
 
-        jitted = lowering.jit(program, donate_argnums=(0, 1) if compiled.donate else (), keep_unused=True)
+        self.convolutions = lowering.has_convolution(jx)
+        jitted = lowering.jit(program, donate_argnums=(0, 1) if compiled.donate else (), keep_unused=True,
+                              convolutions=self.convolutions)
         # (a call made while tracing, e.g. a compiled model inside a compiled step, needs the plain jit)
         self.top = getattr(jitted, "top", jitted)
         self.nested = getattr(jitted, "nested", jitted)

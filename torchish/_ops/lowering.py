@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 
 import jax
+from jax._src.core import jaxprs_in_params as _jaxprs_in_params
 from jax._src.core import trace_state_clean as _trace_state_clean
 
 # op -> {backend: lowering}; "default" applies to backends not listed.
@@ -25,17 +26,19 @@ DEFAULTS: dict = {
     # XLA:CPU's convolution (forward and weight gradient) is ~3x slower when a spatial dim has no
     # padding; "padded" adds one stride of zeros there and crops the extra output.
     "conv": {"cpu": "padded", "default": "xla"},
-    # Not an op: how XLA orders the kernels of every program torchish compiles.  XLA:CPU's
-    # default (concurrency-optimised) schedule lets the runtime hand independent small kernels
-    # to other threads; for small programs those hand-offs cost more than the kernels (a tiny
-    # training step: 51-66 us -> 33 us).  The memory-optimised schedule keeps them on one
-    # thread and was as fast or faster on every workload of benchmarks/train_step.py.
-    "scheduler": {"cpu": "memory", "default": "xla"},
+    # Not an op: how XLA orders the kernels of the programs torchish compiles.  XLA:CPU's
+    # default (concurrency-optimised) schedule lets the runtime hand independent kernels to
+    # other threads; for small kernels those hand-offs cost more than the kernels (a tiny
+    # training step: 51-66 us -> 33 us with the memory-optimised schedule; mlp and gpt steps
+    # equal or faster).  Convolutions run asynchronously and overlap with other kernels only
+    # under the concurrency-optimised schedule (cnn step 50 -> 42 ms), so "auto" keeps XLA's
+    # schedule for programs that contain a convolution.
+    "scheduler": {"cpu": "auto", "default": "xla"},
 }
 CHOICES: dict = {
     "max_pool": ("xla", "windows"),
     "conv": ("xla", "padded"),
-    "scheduler": ("xla", "memory"),
+    "scheduler": ("xla", "memory", "auto"),
 }
 # XLA compiler options of each "scheduler" choice, per backend
 _SCHEDULER_OPTIONS: dict = {
@@ -97,17 +100,31 @@ def get_lowering(name: str) -> str:
     return choose(name)
 
 
-def compiler_options():
-    """XLA compiler options for programs compiled now (None: XLA's defaults)."""
-    return _SCHEDULER_OPTIONS.get((choose("scheduler"), jax.default_backend()))
+def compiler_options(convolutions: bool = False):
+    """XLA compiler options for a program compiled now (None: XLA's defaults); ``convolutions``:
+    whether the program contains one (see the "scheduler" entry of DEFAULTS)."""
+    choice = choose("scheduler")
+    if choice == "auto":
+        choice = "xla" if convolutions else "memory"
+    return _SCHEDULER_OPTIONS.get((choice, jax.default_backend()))
 
 
-def jit(fn, **kwargs):
+def has_convolution(jaxpr) -> bool:
+    """Whether ``jaxpr`` (or a jaxpr nested in it) contains a convolution."""
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "conv_general_dilated":
+            return True
+        if any(has_convolution(sub) for sub in _jaxprs_in_params(eqn.params)):
+            return True
+    return False
+
+
+def jit(fn, *, convolutions: bool = False, **kwargs):
     """``jax.jit`` with torchish's per-backend compiler options, for programs that usually run at
     top level (compiled steps, optimizer updates).  JAX accepts compiler options only on a
     top-level jit, so a call made while tracing (a compiled model inside a compiled step) goes
     to a plain ``jax.jit`` of the same function."""
-    opts = compiler_options()
+    opts = compiler_options(convolutions)
     if not opts:
         return jax.jit(fn, **kwargs)
     return _TopLevelJit(jax.jit(fn, compiler_options=opts, **kwargs), jax.jit(fn, **kwargs))

@@ -728,3 +728,17 @@ def test_shared_counter_enters_the_eager_update_once(monkeypatch):
         opt.step()
     assert seen == [1, 1]  # one shared counter in (and out) for four parameters, from the first step
     assert all(float(opt.state[p]["step"]) == 2.0 for p in ps)
+
+
+def test_loaded_counter_shared_across_groups_is_split_per_group():
+    p = [torchish.ones(3, requires_grad=True), torchish.ones(2, requires_grad=True)]
+    opt = torchish.optim.Adam([{"params": [p[0]]}, {"params": [p[1]]}])
+    (p[0].sum() + p[1].sum()).backward()
+    opt.step()
+    sd = opt.state_dict()
+    sd["state"][1]["step"] = sd["state"][0]["step"]  # one tensor under both groups
+    opt.load_state_dict(sd)
+    assert opt.state[p[0]]["step"] is not opt.state[p[1]]["step"]
+    p[1].grad = None
+    opt.step()  # only group 0 steps
+    assert float(opt.state[p[0]]["step"]) == 2.0 and float(opt.state[p[1]]["step"]) == 1.0

@@ -520,17 +520,21 @@ class Optimizer:
         id_map = dict(zip(chain.from_iterable(g["params"] for g in saved_groups),
                           chain.from_iterable(g["params"] for g in groups)))
 
-        seen: dict = {}  # a step counter shared in the saved state stays shared
+        # a step counter shared in the saved state stays shared (within a group: a group steps
+        # its parameters together)
+        seen: dict = {}
+        group_of = {id(p): i for i, g in enumerate(groups) for p in g["params"]}
 
         def cast(param, value, key=None):
             if _is_tensor_like(value):
-                if key in self._shared_keys and id(value) in seen:
-                    return seen[id(value)][1]
+                shared = (group_of.get(id(param)), id(value)) if key in self._shared_keys else None
+                if shared in seen:
+                    return seen[shared][1]
                 like = param._value()
                 arr = _to_array(value, like, keep_dtype=(key == "step"))
                 t = wrap(arr)
-                if key in self._shared_keys:
-                    seen[id(value)] = (value, t)  # (keeps value alive: its id stays unique)
+                if shared is not None:
+                    seen[shared] = (value, t)  # (keeps value alive: its id stays unique)
                 return t
             if isinstance(value, dict):
                 return {k: cast(param, v, k) for k, v in value.items()}

@@ -79,6 +79,7 @@ def main():
             row(f"conv {cin}->{cout} 3x3 {hw}x{hw} b64 [{choice}]: forward", tj(jax.jit(cw), jx, jw), tf)
             row("    forward+backward (input and weight grads)", tj(grad_of(cw, (0, 1)), jx, jw), tfb)
             row("    weight gradient alone", tj(grad_of(cw, 1), jx, jw))
+            row("    input gradient alone", tj(grad_of(cw, 0), jx, jw))
         lowering.set_lowering("conv", None)
     # max pooling, each lowering
     x = jnp.asarray(rng.standard_normal((64, 64, 24, 24)).astype(f32))
@@ -101,11 +102,17 @@ def main():
     sdpa = OPS["scaled_dot_product_attention"].bind((("is_causal", True), ("scale", None), ("dropout_p", 0.0),
                                                      ("enable_gqa", False)))
     ones, zeros = jnp.ones(128, jnp.float32), jnp.zeros(128, jnp.float32)
+    logits = jnp.asarray(rng.standard_normal((2048, 256)).astype(f32))
+    labels = rng.integers(0, 256, 2048)
+    ce = OPS["cross_entropy"].bind((("class_dim", 1), ("reduction", "mean"), ("ignore_index", -100),
+                                    ("label_smoothing", 0.0), ("dtype", np.dtype("float32"))))
     pieces = [
         ("gelu (erf) fwd+bwd 16x128x512", lambda: tj(grad_of(gelu), h),
          lambda t: torch.nn.functional.gelu(t), np.asarray(h)),
         ("layer_norm fwd+bwd 16x128x128", lambda: tj(grad_of(lambda x: ln(x, ones, zeros)), xg),
          lambda t: torch.nn.functional.layer_norm(t, (128,)), np.asarray(xg)),
+        ("softmax cross-entropy fwd+bwd 2048x256", lambda: tj(grad_of(lambda z: ce(z, jnp.asarray(labels), None)), logits),
+         lambda t: torch.nn.functional.cross_entropy(t, torch.tensor(labels)), np.asarray(logits)),
         ("causal attention (sdpa) fwd+bwd 16x4x128x32", lambda: tj(grad_of(lambda q: sdpa(q, q, q, None, None)), q),
          lambda t: torch.nn.functional.scaled_dot_product_attention(t, t, t, is_causal=True), np.asarray(q)),
     ]

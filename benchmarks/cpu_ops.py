@@ -46,7 +46,41 @@ def tt(f, n=9):
 
 
 def grad_of(f, argnums=0):
-    return jax.jit(jax.grad(lambda *a: jnp.sum(f(*a)), argnums=argnums))
+    """Gradients of ``f`` pulled back from a fixed random cotangent.  (Not of ``sum(f)``: its
+    all-ones cotangent lets XLA simplify, e.g. a convolution's weight gradient into window sums.)"""
+    argnums = argnums if isinstance(argnums, tuple) else (argnums,)
+
+    @jax.jit
+    def pull(ct, *a):
+        def part(*d):
+            full = list(a)
+            for i, v in zip(argnums, d):
+                full[i] = v
+            return f(*full)
+
+        return jax.vjp(part, *[a[i] for i in argnums])[1](ct)
+
+    cts = {}
+
+    def run(*a):
+        out = jax.eval_shape(f, *a)
+        key = (out.shape, str(out.dtype))
+        if key not in cts:
+            cts[key] = jax.random.normal(jax.random.PRNGKey(0), out.shape, out.dtype)
+        return pull(cts[key], *a)
+
+    return run
+
+
+_TORCH_CTS: dict = {}
+
+
+def torch_backward(out):
+    """``out.backward`` with a fixed random cotangent (as ``grad_of``; made once per shape)."""
+    ct = _TORCH_CTS.get(tuple(out.shape))
+    if ct is None:
+        ct = _TORCH_CTS[tuple(out.shape)] = torch.randn(out.shape, generator=torch.Generator().manual_seed(0))
+    out.backward(ct)
 
 
 def row(name, ish, ref=None):
@@ -67,7 +101,7 @@ def main():
         if torch is not None:
             tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
             tf = tt(lambda: torch.nn.functional.conv2d(tx, tw))
-            tfb = tt(lambda: torch.nn.functional.conv2d(tx, tw).sum().backward())
+            tfb = tt(lambda: torch_backward(torch.nn.functional.conv2d(tx, tw)))
         for choice in lowering.CHOICES["conv"]:
             lowering.set_lowering("conv", choice)
             c = OPS["conv2d"].bind((("stride", (1, 1)), ("padding", ((0, 0), (0, 0))), ("dilation", (1, 1)),
@@ -90,7 +124,7 @@ def main():
         ref = None
         if torch is not None:
             tx = torch.tensor(np.asarray(x), requires_grad=True)
-            ref = tt(lambda: torch.nn.functional.max_pool2d(tx, 2).sum().backward())
+            ref = tt(lambda: torch_backward(torch.nn.functional.max_pool2d(tx, 2)))
         row(f"max_pool2d 2x2 fwd+bwd, lowering={choice}", tj(grad_of(mp), x), ref)
     lowering.set_lowering("max_pool", None)
     # gpt pieces
@@ -120,7 +154,7 @@ def main():
         ref = None
         if torch is not None:
             t = torch.tensor(arr, requires_grad=True)
-            ref = tt(lambda: tfn(t).sum().backward())
+            ref = tt(lambda: torch_backward(tfn(t)))
         row(name, ish(), ref)
 
 

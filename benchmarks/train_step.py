@@ -335,32 +335,46 @@ def timed(runs, repeats, warmup=3):
     """Median step time of each ``(run, x, y, steps)`` in ``runs``.  Repeats are interleaved
     (every implementation once per round) so that a change of machine state during the run
     affects all implementations alike."""
-    for run, x, y, _ in runs.values():
+    for run, x, y, _, sync in runs.values():
         for _ in range(warmup):
             _block(run(x, y))
+        sync()
     times = {name: [] for name in runs}
     for _ in range(repeats):
-        for name, (run, x, y, n) in runs.items():
+        for name, (run, x, y, n, sync) in runs.items():
             k = getattr(run, "k", 1)
             n = max(n // k, 1)
             t = time.perf_counter()
             for _ in range(n):
                 r = run(x, y)
             _block(r)
+            sync()  # torchish eager: the last step's backward and update run after its loss is ready
             times[name].append((time.perf_counter() - t) / (n * k))
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
+def _no_sync():
+    pass
+
+
 def build(name, impl, w, x, y):
-    if impl == "jax":
-        return jax_step(name, w), jnp.asarray(x), jnp.asarray(y)
+    """``(run, x, y, sync)``: ``sync()`` waits for everything the last ``run`` started (a loss
+    being ready does not mean an eager torchish step's backward and update have finished)."""
+    if impl == "jax":  # (the loss comes from the one program that also updates the state)
+        return jax_step(name, w), jnp.asarray(x), jnp.asarray(y), _no_sync
     if impl == "flax nnx":
-        return nnx_step(name, w), jnp.asarray(x), jnp.asarray(y)
+        return nnx_step(name, w), jnp.asarray(x), jnp.asarray(y), _no_sync
     L = torchish if impl.startswith("torchish") else torch
     L.manual_seed(0)
     model = w["make"](L)
     opt = getattr(L.optim, w["opt"])(model.parameters(), lr=w["lr"])
     step = lib_step(L, model, opt, w.get("tokens", False))
+    sync = _no_sync
+    if L is torchish:
+        params = list(model.parameters())
+
+        def sync():
+            jax.block_until_ready([p._data for p in params])
     if impl == "torchish.compile":
         step = torchish.compile(step)
     if impl.startswith("torchish.compile K="):
@@ -368,10 +382,10 @@ def build(name, impl, w, x, y):
         k = int(impl.split("=")[1])
         stepk = torchish.compile(step, steps_per_call=k)
         xs, ys = L.tensor(np.stack([x] * k)), L.tensor(np.stack([y] * k))
-        return _PerStep(stepk, k), xs, ys
+        return _PerStep(stepk, k), xs, ys, sync
     if impl == "torch.compile":
         step = torch.compile(step)
-    return step, L.tensor(x), L.tensor(y)
+    return step, L.tensor(x), L.tensor(y), sync
 
 
 def main(argv=None):
@@ -410,8 +424,8 @@ def main(argv=None):
         for impl in impls:
             if "K=" in impl and name != "tiny":
                 continue
-            run, xx, yy = build(name, impl, w, x, y)
-            runs[impl] = (run, xx, yy, steps if impl != "torchish eager" or name != "tiny" else 100)
+            run, xx, yy, sync = build(name, impl, w, x, y)
+            runs[impl] = (run, xx, yy, steps if impl != "torchish eager" or name != "tiny" else 100, sync)
         res = timed(runs, args.repeats)
         rows.append((name, res))
         base = res.get("jax")

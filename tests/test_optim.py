@@ -706,6 +706,35 @@ def test_shared_step_counter_survives_state_dict_round_trip(tmp_path):
     assert float(opt2.state[p[1]]["step"]) == 1.0
 
 
+@requires_torch
+def test_state_dict_gives_each_parameter_its_own_counter():
+    """torch.optim advances a step tensor shared by several parameters once per parameter, so
+    state_dict() never hands out the shared counter itself (even to a conversion that keeps
+    object identity, like deepcopy)."""
+    ps = [torchish.ones(2, requires_grad=True) for _ in range(3)]
+    opt = torchish.optim.Adam(ps)
+    for p in ps:
+        p.grad = torchish.ones(2)
+    opt.step()
+    sd = opt.state_dict()
+    assert len({id(st["step"]) for st in sd["state"].values()}) == 3
+    conv = copy.deepcopy({"state": {k: {n: torch.tensor(np.asarray(v.numpy())) if isinstance(v, Tensor) else v
+                                         for n, v in st.items()} for k, st in sd["state"].items()},
+                          "param_groups": sd["param_groups"]})
+    tps = [torch.nn.Parameter(torch.ones(2)) for _ in range(3)]
+    topt = torch.optim.Adam(tps)
+    topt.load_state_dict(conv)
+    for p in tps:
+        p.grad = torch.ones(2)
+    topt.step()
+    assert [float(topt.state[p]["step"]) for p in tps] == [2.0, 2.0, 2.0]
+    # unequal counters of one group stay separate on load
+    sd["state"][2]["step"] = torchish.tensor(5.0)
+    opt.load_state_dict(sd)
+    assert opt.state[ps[0]]["step"] is opt.state[ps[1]]["step"]
+    assert opt.state[ps[2]]["step"] is not opt.state[ps[0]]["step"] and float(opt.state[ps[2]]["step"]) == 5.0
+
+
 def test_shared_counter_enters_the_eager_update_once(monkeypatch):
     ps = [torchish.ones(3, requires_grad=True) for _ in range(4)]
     opt = torchish.optim.Adam(ps, lr=0.1)
@@ -736,7 +765,7 @@ def test_loaded_counter_shared_across_groups_is_split_per_group():
     (p[0].sum() + p[1].sum()).backward()
     opt.step()
     sd = opt.state_dict()
-    sd["state"][1]["step"] = sd["state"][0]["step"]  # one tensor under both groups
+    sd["state"][1]["step"] = sd["state"][0]["step"]  # one tensor (one value) under both groups
     opt.load_state_dict(sd)
     assert opt.state[p[0]]["step"] is not opt.state[p[1]]["step"]
     p[1].grad = None

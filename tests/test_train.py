@@ -196,7 +196,7 @@ def test_metrics_log_without_tensorboardx(tmp_path, capsys, monkeypatch):
 
 
 def test_tune_runs_trials_and_writes_the_best_config(tmp_path, capsys):
-    pytest.importorskip("optuna")
+    pytest.importorskip("optuna", reason="optuna (optional, in the test extra) runs torchish tune")
     out = tmp_path / "tune"
     assert cli.main(["tune", config("digits_tune"), "--trials", "3", "--out", str(out), "train.max_steps=30",
                      "train.eval_every=10", "train.checkpoint_every=30"]) == 0

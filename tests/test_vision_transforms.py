@@ -52,7 +52,7 @@ def test_to_tensor_from_numpy_and_errors():
 
 
 def test_to_tensor_and_pil_to_tensor_from_pil():
-    Image = pytest.importorskip("PIL.Image")
+    Image = pytest.importorskip("PIL.Image", reason="Pillow (optional, in the test extra) reads image files")
     rgb = Image.fromarray(np.moveaxis(U8, 0, -1))
     np.testing.assert_array_equal(T.ToTensor()(rgb).numpy(), U8 / np.float32(255))
     p = T.PILToTensor()(rgb)
@@ -136,7 +136,7 @@ def test_pad_errors_and_pil_fill():
         T.Pad((1, 2, 3))
     with pytest.raises(TypeError, match="Got inappropriate padding arg"):
         T.Pad("1")
-    Image = pytest.importorskip("PIL.Image")
+    Image = pytest.importorskip("PIL.Image", reason="Pillow (optional, in the test extra) reads image files")
     img = T.Pad(1, fill=(255, 0, 0))(Image.fromarray(np.zeros((2, 2, 3), np.uint8)))
     arr = np.asarray(img)
     assert arr.shape == (4, 4, 3) and arr[0, 0].tolist() == [255, 0, 0] and arr[1, 1].tolist() == [0, 0, 0]
@@ -224,7 +224,7 @@ def test_color_jitter_validation_and_pil():
     with pytest.raises(ValueError, match=r"hue values should be between \(-0.5, 0.5\)"):
         T.ColorJitter(hue=0.8)
     assert T.ColorJitter(brightness=0.5).brightness == (0.5, 1.5) and T.ColorJitter().hue is None
-    Image = pytest.importorskip("PIL.Image")
+    Image = pytest.importorskip("PIL.Image", reason="Pillow (optional, in the test extra) reads image files")
     out = T.ColorJitter(0.3, 0.3, 0.3, 0.1)(Image.fromarray(np.moveaxis(U8, 0, -1)))
     assert out.mode == "RGB" and out.size == (11, 9)
 

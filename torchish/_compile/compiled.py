@@ -353,24 +353,15 @@ class Compiled:
                 [b._data for b in io.b_keep], [b._grad._data for b in io.g_keep], num_in, dyn)
         except _FALLBACK_ERRORS as e:
             return self._fallback(e, Args(args, kwargs, entry.box_ids), args, kwargs)
+        except _WritesMore:
+            entry.io = None  # from now on every box goes in and out (the full program)
+            return self._run(entry, Args(args, kwargs, entry.box_ids), args, kwargs)
         if self._traces != traces:
             self._check_retrace(entry, traces)
         for b, arr in zip(io.b_don, b_out):
             b._data = arr
             b._v += 1
-        changed = False
-        for b, g in zip(io.g_out, g_out):
-            gb = b._grad
-            if gb is None:
-                b._grad = wrap(g)
-                changed = True
-            else:
-                gb._data = g
-                gb._v += 1
-        for b in io.g_none:
-            if b._grad is not None:
-                b._grad = None
-                changed = True
+        changed = _write_grads(io.g_out, g_out, io.g_none)
         info = entry.info
         if changed or num_out or new_out:
             _write_numbers_and_new(entry, num_out, new_out, changed)
@@ -391,19 +382,9 @@ class Compiled:
         for b, arr in zip(entry.boxes, box_out):
             b._data = arr
             b._v += 1
-        changed = False
-        for b, g in zip(entry.boxes, grad_out):
-            if g is None:
-                if b._grad is not None:
-                    b._grad = None
-                    changed = True
-            elif b._grad is None:
-                b._grad = wrap(g)
-                changed = True
-            else:
-                gb = b._grad
-                gb._data = g
-                gb._v += 1
+        pairs = list(zip(entry.boxes, grad_out))
+        changed = _write_grads([b for b, g in pairs if g is not None], [g for _, g in pairs if g is not None],
+                               [b for b, g in pairs if g is None])
         _write_numbers_and_new(entry, num_out, new_out, changed)
 
 
@@ -584,6 +565,25 @@ def _make_scan(compiled, entry):
                         convolutions=entry.io is None or entry.io.convolutions)
 
 
+def _write_grads(boxes, grads, none_boxes) -> bool:
+    """New ``.grad`` arrays into ``boxes`` (an existing grad tensor keeps its identity), and
+    ``.grad = None`` for ``none_boxes``.  Returns whether a ``.grad`` appeared or disappeared."""
+    changed = False
+    for b, g in zip(boxes, grads):
+        gb = b._grad
+        if gb is None:
+            b._grad = wrap(g)
+            changed = True
+        else:
+            gb._data = g
+            gb._v += 1
+    for b in none_boxes:
+        if b._grad is not None:
+            b._grad = None
+            changed = True
+    return changed
+
+
 def _write_numbers_and_new(entry, num_out, new_out, structure_changed):
     info = entry.info
     for i, v in zip(info.num_changed, num_out):
@@ -594,6 +594,11 @@ def _write_numbers_and_new(entry, num_out, new_out, structure_changed):
         b._v += 1
     if structure_changed or info.new_boxes:
         STRUCTURE.value += 1
+
+
+class _WritesMore(Exception):
+    """Raised while tracing a ``_WrittenIO`` program: the step writes state it left alone at
+    the first trace (its writes depend on argument shapes); the entry uses the full program."""
 
 
 class _WrittenIO:
@@ -660,10 +665,8 @@ class _WrittenIO:
             else:  # other argument shapes: run the user's function again
                 res = pure(box_in, grad_in, num_in, dyn)
                 if any(res[0][i] is not box_in[i] for i in b_keep) or any(res[1][i] is not grad_in[i] for i in g_keep):
-                    raise CompileError(
-                        "torchish.compile: this function writes state for some argument shapes and not for others; "
-                        "compile one function per shape (or write the state in every call)."
-                    )
+                    raise _WritesMore  # state this program reads only is written for these shapes
+
             box_out, grad_out, num_out, new_out, outs = res
             return [box_out[i] for i in b_don], [grad_out[i] for i in g_out], num_out, new_out, outs
 

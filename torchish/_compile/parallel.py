@@ -44,7 +44,6 @@ from jax.sharding import PartitionSpec as P
 from .. import _random
 from .._stateful import PARALLEL
 from .pure import make_pure
-from .._ops import lowering
 
 STRATEGIES = ("pmap", "sharded", "fsdp")
 
@@ -179,9 +178,8 @@ def _pmap_program(compiled, entry, roots, spec, buffers):
             outs = [o[0] if z else o for o, z in zip(outs, zero_d)]
         return box_out, grad_out, num_out, new_out, outs
 
-    # (data-parallel programs keep XLA's schedule: which one is faster was not measured per strategy)
-    return lowering.jit(program, donate_argnums=(0, 1) if compiled.donate else (), keep_unused=True,
-                        convolutions=True)
+    # (XLA's default schedule: torchish's CPU choice was not measured per strategy)
+    return jax.jit(program, donate_argnums=(0, 1) if compiled.donate else (), keep_unused=True)
 
 
 def _reduce(x, axis):
@@ -205,9 +203,8 @@ def _sharded_program(compiled, entry, roots, spec, shardings):
         outs = [wsc(o, data if jnp.ndim(o) and o.shape[0] % spec.size == 0 else rep) for o in outs]
         return box_out, grad_out, num_out, new_out, outs
 
-    # (data-parallel programs keep XLA's schedule: which one is faster was not measured per strategy)
-    return lowering.jit(program, donate_argnums=(0, 1) if compiled.donate else (), keep_unused=True,
-                        convolutions=True)
+    # (XLA's default schedule: torchish's CPU choice was not measured per strategy)
+    return jax.jit(program, donate_argnums=(0, 1) if compiled.donate else (), keep_unused=True)
 
 
 # ------------------------------------------------------------------------------- calls

@@ -495,13 +495,21 @@ class Optimizer:
             return packed
 
         groups = [pack(g) for g in self.param_groups]
-        state = {(mapping[id(k)] if isinstance(k, Tensor) else k): v for k, v in self.state.items()}
+        state = {(mapping[id(k)] if isinstance(k, Tensor) else k): self._unshared(v) for k, v in self.state.items()}
         sd = {"state": state, "param_groups": groups}
         for hook in self._optimizer_state_dict_post_hooks.values():
             result = hook(self, sd)
             if result is not None:
                 sd = result
         return sd
+
+    def _unshared(self, st):
+        """A parameter's state for ``state_dict()``: a shared counter becomes its own tensor (same
+        array), as PyTorch's layout has it: torch.optim, given one tensor for several
+        parameters, would advance it once per parameter."""
+        if not isinstance(st, dict) or not any(k in st for k in self._shared_keys):
+            return st
+        return {k: (wrap(v._data) if k in self._shared_keys and isinstance(v, Tensor) else v) for k, v in st.items()}
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Load a state dict from ``state_dict()`` (torchish's or PyTorch's, tensors converted or not)."""
@@ -520,22 +528,21 @@ class Optimizer:
         id_map = dict(zip(chain.from_iterable(g["params"] for g in saved_groups),
                           chain.from_iterable(g["params"] for g in groups)))
 
-        # a step counter shared in the saved state stays shared (within a group: a group steps
-        # its parameters together)
+        # Equal step counters of one group become one shared counter again (see _step_group):
+        # a group steps its parameters together, and _unshare splits them when it does not.
         seen: dict = {}
         group_of = {id(p): i for i, g in enumerate(groups) for p in g["params"]}
 
         def cast(param, value, key=None):
             if _is_tensor_like(value):
-                shared = (group_of.get(id(param)), id(value)) if key in self._shared_keys else None
-                if shared in seen:
-                    return seen[shared][1]
                 like = param._value()
                 arr = _to_array(value, like, keep_dtype=(key == "step"))
-                t = wrap(arr)
-                if shared is not None:
-                    seen[shared] = (value, t)  # (keeps value alive: its id stays unique)
-                return t
+                if key in self._shared_keys and np.ndim(arr) == 0:
+                    shared = (group_of.get(id(param)), str(arr.dtype), float(np.asarray(arr)))
+                    if shared not in seen:
+                        seen[shared] = wrap(arr)
+                    return seen[shared]
+                return wrap(arr)
             if isinstance(value, dict):
                 return {k: cast(param, v, k) for k, v in value.items()}
             if isinstance(value, (list, tuple)):

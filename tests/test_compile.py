@@ -470,3 +470,101 @@ def test_state_written_only_for_some_argument_shapes():
         np.testing.assert_allclose(f(large).item(), m(large).sum().item(), rtol=1e-6)
     np.testing.assert_allclose(f(small).item(), m(small).sum().item(), rtol=1e-6)
     assert m.seen.item() == 2.0
+
+
+def _small_mlp_step():
+    T.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = T.optim.Adam(m.parameters(), lr=1e-2)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return m, opt, step
+
+
+def test_small_grads_come_back_packed_and_unread_inputs_stay_out():
+    """The .grad arrays zero_grad() discards are not passed in, the unused generator key is not
+    either, and the small new .grad arrays come back as one buffer: each parameter's .grad is
+    still a plain Tensor with PyTorch's values when read, and keeps its identity."""
+    m, opt, step = _small_mlp_step()
+    m2, opt2, step2 = _small_mlp_step()
+    f = T.compile(step)
+    x, y = T.randn(5, 4), T.tensor([0, 1, 2, 1, 0])
+    for _ in range(2):
+        f(x, y)
+    io = f._fast[3].io
+    assert io.g_don == [] and io.b_keep == []  # dead .grad buffers and the key stay out
+    assert len(io.packs) == 1 and len(io.packs[0][0]) == 4 and io.g_out == []
+    grads = [p._grad for p in m.parameters()]
+    for _ in range(3):
+        f(x, y)
+    assert [p._grad for p in m.parameters()] == grads  # identity kept while packed
+    for _ in range(5):
+        step2(x, y)
+    for p, q in zip(m.parameters(), m2.parameters()):
+        g = p.grad
+        assert type(g) is T.Tensor and g.shape == p.shape and g.dtype == p.dtype
+        np.testing.assert_allclose(g.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)
+    # internal readers (an eager optimizer step, clipping) see the values too
+    f(x, y)
+    step2(x, y)
+    T.nn.utils.clip_grad_norm_(m.parameters(), 0.1)
+    T.nn.utils.clip_grad_norm_(m2.parameters(), 0.1)
+    opt.step()
+    opt2.step()
+    for p, q in zip(m.parameters(), m2.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_packed_grads_read_by_another_compiled_function_and_after_a_shape_change():
+    """Grads left packed by one program are inputs of another (accumulation) and of a retrace."""
+    m, opt, step = _small_mlp_step()
+    m2, opt2, step2 = _small_mlp_step()
+
+    def accumulate(x, y):
+        F.cross_entropy(m(x), y).backward()
+
+    def accumulate2(x, y):
+        F.cross_entropy(m2(x), y).backward()
+
+    f, acc = T.compile(step), T.compile(accumulate)
+    batches = [(T.randn(5, 4), T.tensor([0, 1, 2, 1, 0])), (T.randn(3, 4), T.tensor([2, 2, 1]))]
+    for i in range(6):
+        x, y = batches[i % 2] if i > 2 else batches[0]
+        f(x, y)
+        step2(x, y)
+        acc(x, y)  # reads the packed grads, adds to them
+        accumulate2(x, y)
+        for p, q in zip(m.parameters(), m2.parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_discarded_grads_read_for_another_shape_switch_to_the_full_program():
+    """A step that discards .grad for one batch shape and accumulates into it for another: the
+    reduced program (which leaves the discarded grads out) hands over to the full one."""
+    m, opt, _ = _small_mlp_step()
+    m2, opt2, _ = _small_mlp_step()
+
+    def make(model, o):
+        def step(x, y):
+            if x.shape[0] == 5:
+                o.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            o.step()
+
+        return step
+
+    f, g = T.compile(make(m, opt)), make(m2, opt2)
+    a, b = (T.randn(5, 4), T.tensor([0, 1, 2, 1, 0])), (T.randn(3, 4), T.tensor([2, 2, 1]))
+    for x, y in [a, a, a, b, b, a, b]:
+        f(x, y)
+        g(x, y)
+        for p, q in zip(m.parameters(), m2.parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)

@@ -499,7 +499,9 @@ def test_small_grads_come_back_packed_and_unread_inputs_stay_out():
         f(x, y)
     io = f._fast[3].io
     assert io.g_don == [] and io.b_keep == []  # dead .grad buffers and the key stay out
-    assert len(io.packs) == 1 and len(io.packs[0][0]) == 4 and io.g_out == []
+    assert len(io.gpacks) == 1 and len(io.gpacks[0][0]) == 4 and io.g_out == []
+    # parameters, both moments and the shared step counter travel as one buffer
+    assert io.b_don == [] and len(io.spacks) == 1 and len(io.spacks[0].members) == 13
     grads = [p._grad for p in m.parameters()]
     for _ in range(3):
         f(x, y)

@@ -103,6 +103,7 @@ class Tensor:
     _accum = None
     _retains_grad = False
     _is_param = False
+    _packed = False  # a compiled step's packed state (see _compile/packing.py)
     __array_priority__ = 1000  # numpy defers to Tensor's reflected operators
 
     def __new__(cls, *args, **kwargs):
@@ -233,7 +234,7 @@ class Tensor:
     @property
     def grad(self):
         g = self._grad
-        if g.__class__ is _PackedGrad:
+        if g is not None and g._packed:
             g._data  # noqa: B018  (a grad a compiled step returned packed: now a plain Tensor)
         return g
 
@@ -438,8 +439,9 @@ class Tensor:
             raise RuntimeError(
                 "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol at the moment."
             )
+        data = self._value()  # (first: a packed tensor becomes its plain class)
         t = _new(type(self))
-        t._data = self._value()
+        t._data = data
         t._requires_grad = self._requires_grad
         t._grad_fn = None
         if self.__dict__:
@@ -783,74 +785,3 @@ def _unflatten(aux, children):
 
 jax.tree_util.register_pytree_node(Tensor, _flatten, _unflatten)
 
-
-# ------------------------------------------------------------------------------- packed grads
-_slot_get = Tensor.__dict__["_data"].__get__
-_slot_set = Tensor.__dict__["_data"].__set__
-
-
-class GradPack:
-    """Small ``.grad`` arrays a compiled step returned as one flat buffer (a program output
-    costs about 1 us on CPU, each; see ``_compile/compiled.py: _WrittenIO``).  ``split`` turns
-    the buffer into the arrays, once, when the first of them is read."""
-
-    __slots__ = ("buf", "split", "arrays")
-
-    def __init__(self, buf, split):
-        self.buf, self.split, self.arrays = buf, split, None
-
-    def array(self, i):
-        if self.arrays is None:
-            with jax.ensure_compile_time_eval():  # (concrete arrays, also when first read while tracing)
-                self.arrays = self.split(self.buf)
-            self.buf = None
-        return self.arrays[i]
-
-
-class _PackedGrad(Tensor):
-    """A ``.grad`` tensor whose array is still element ``i`` of a :class:`GradPack`
-    (``__dict__['_pk'] = (pack, i)``).  Reading or writing ``_data`` makes it a plain
-    ``Tensor`` again (its class is switched back; identity is kept)."""
-
-    __slots__ = ()
-
-    @property
-    def _data(self):
-        pack, i = self.__dict__.pop("_pk")
-        arr = pack.array(i)
-        _slot_set(self, arr)
-        self.__class__ = Tensor
-        return arr
-
-    @_data.setter
-    def _data(self, arr):
-        self.__dict__.pop("_pk", None)
-        _slot_set(self, arr)
-        self.__class__ = Tensor
-
-
-def set_packed_grad(box, pack, i) -> bool:
-    """``box.grad`` becomes element ``i`` of ``pack`` (the grad tensor keeps its identity).
-    Returns whether a ``.grad`` appeared."""
-    g = box._grad
-    if g is None:
-        g = _new(_PackedGrad)
-        g._requires_grad = False
-        g._grad_fn = None
-        g.__dict__["_pk"] = (pack, i)
-        box._grad = g
-        return True
-    cls = g.__class__
-    if cls is Tensor:
-        _slot_set(g, None)  # (the old array is freed now, not kept behind the pack)
-        g.__class__ = _PackedGrad
-    elif cls is not _PackedGrad:  # a Tensor subclass the user assigned: copy the value in
-        g._data = pack.array(i)
-        g._v += 1
-        return False
-    g.__dict__["_pk"] = (pack, i)
-    g._v += 1
-    return False
-
-
-jax.tree_util.register_pytree_node(_PackedGrad, _flatten, _unflatten)

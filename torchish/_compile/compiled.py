@@ -29,8 +29,9 @@ from .._autograd.grad_mode import STATE as _GRAD
 from .._autograd.grad_mode import no_grad
 from .._ops import Op, lowering
 from .._stateful import STRUCTURE
-from .._tensor import GradPack, Tensor, _PackedGrad, apply_op, set_packed_grad, wrap
+from .._tensor import Tensor, apply_op, wrap
 from ..errors import CompileError, TracedValueError
+from . import packing
 from . import parallel as _parallel
 from .discovery import discover
 from .pure import TraceInfo, make_pure, missed_state
@@ -207,7 +208,7 @@ class Compiled:
                     dyn.append(x._data if x._base is None else x._sync())
                 else:
                     io = entry.io
-                    if io is not None and entry.info is not None:
+                    if io is not None and entry.info is not None and _trace_state_clean():
                         return self._run_io(entry, io, dyn, args, kwargs)
                     return self._run(entry, _PlainArgs(dyn, args), args, kwargs)
             a = Args(args, kwargs, entry.box_ids)
@@ -329,7 +330,7 @@ class Compiled:
             if handled:
                 return result
         io = entry.io
-        if io is not None:  # the usual case: one program that returns only the state it writes
+        if io is not None and _trace_state_clean():  # the usual case: the program reduced to the state it writes
             return self._run_io(entry, io, a.dyn, args, kwargs)
         traces = self._traces
         inputs = self._inputs(entry)
@@ -347,10 +348,10 @@ class Compiled:
         """The fast path's one jitted call (kept short: it is most of a small step's host time)."""
         traces = self._traces
         num_in = self._num_inputs(entry) if entry.numbers else []
+        spacks = io.spacks
         try:
-            fn = io.top if _trace_state_clean() else io.nested
-            b_out, g_out, packed, num_out, new_out, outs = fn(
-                [b._data for b in io.b_don], [b._grad._data for b in io.g_don],
+            b_out, s_out, g_out, g_packed, num_out, new_out, outs = io.program(
+                [b._data for b in io.b_don], [p.input() for p in spacks], [b._grad._data for b in io.g_don],
                 [b._data for b in io.b_keep], [b._grad._data for b in io.g_keep], num_in, dyn)
         except _FALLBACK_ERRORS as e:
             return self._fallback(e, Args(args, kwargs, entry.box_ids), args, kwargs)
@@ -362,9 +363,11 @@ class Compiled:
         for b, arr in zip(io.b_don, b_out):
             b._data = arr
             b._v += 1
+        for p, buf in zip(spacks, s_out):
+            p.written(buf)
         changed = _write_grads(io.g_out, g_out, io.g_none)
-        if packed:
-            changed = io.write_packs(packed) or changed
+        if g_packed:
+            changed = io.write_grad_packs(g_packed) or changed
         info = entry.info
         if changed or num_out or new_out:
             _write_numbers_and_new(entry, num_out, new_out, changed)
@@ -504,7 +507,7 @@ def _dedupe_arrays(boxes) -> None:
     seen = set()
     for b in boxes:
         for t in (b, b._grad):
-            if t is None or t.__class__ is _PackedGrad:  # (not an input: its array is made when read)
+            if t is None or t._packed:  # (its array is part of a packed buffer)
                 continue
             i = id(t._data)
             if i in seen:
@@ -605,22 +608,24 @@ class _WritesMore(Exception):
 
 
 class _WrittenIO:
-    """An entry's program reduced to the state it reads and writes.
+    """An entry's program reduced to the state it reads and writes (run at top level only).
 
     The first trace (``Compiled._first_trace``) shows which boxes and ``.grad`` arrays the
     step leaves untouched (the output is the input variable itself: parameters in an
     evaluation step, a generator nothing sampled from, frozen layers) and which inputs no
     equation reads (the ``.grad`` arrays ``zero_grad()`` discards, an unused generator key).
     This program passes the read ones without donating them, leaves out the unread small ones,
-    returns only what changed, and returns small new ``.grad`` arrays as one flat buffer per
-    dtype (``GradPack``: split into the per-parameter arrays only when one is read), so a call
-    pays per-array costs (about 0.2 us per input and 1-1.4 us per output on CPU) only where it
+    and returns only what changed.  Small state written every step travels as one flat buffer
+    per dtype (``packing.StatePack``: one input and one output instead of one per tensor) and
+    small new ``.grad`` arrays come back as one buffer (``packing.GradPack``), so a call pays
+    per-array costs (on CPU about 0.2 us per input and 0.3-1.4 us per output) only where it
     must.  It evaluates the traced jaxpr, so the user's function is not traced again;
     arguments of other shapes trace it anew through ``pure`` and check that this layout still
     holds (else ``_WritesMore``: the entry switches to the full program).
     """
 
-    __slots__ = ("b_don", "g_don", "b_keep", "g_keep", "g_out", "g_none", "packs", "top", "nested", "convolutions")
+    __slots__ = ("b_don", "spacks", "g_don", "b_keep", "g_keep", "g_out", "g_none", "gpacks", "program",
+                 "convolutions")
 
     def __init__(self, compiled, entry, traced):
         boxes = entry.boxes
@@ -648,39 +653,47 @@ class _WrittenIO:
         # inputs no equation reads: read-only ones, and small discarded .grad arrays (large ones
         # stay donated: XLA reuses their buffers for the new gradients)
         needed = lay.needed(set(b_keep), set(g_keep))
-        small = [boxes[i]._data.size <= _PACK_MAX for i in range(n)]
+        small = [boxes[i]._data.size <= packing.PACK_MAX for i in range(n)]
         drop_b = {i for i in b_keep if ins[lay.box_i[i]] not in needed}
         drop_g = {i for i in g_keep + g_don if ins[lay.grad_i[i]] not in needed and (small[i] or i in g_keep)}
         b_ro, g_ro = b_keep, g_keep  # all read-only state, passed in or not
         b_keep = [i for i in b_keep if i not in drop_b]
         g_keep = [i for i in g_keep if i not in drop_g]
         g_don = [i for i in g_don if i not in drop_g]
+        # small written state in flat buffers
+        cand = [i for i in b_don if packing.packable(boxes[i])]
+        spacks = packing.groups(cand, [boxes[i]._data for i in cand])
+        in_pack = {i for g in spacks for i in g}
+        b_don = [i for i in b_don if i not in in_pack]
         # small new .grad arrays whose old value is not passed in: one flat output per dtype
-        groups = collections.defaultdict(list)
-        for i in g_out:
-            if small[i] and (lay.grad_i[i] is None or i in drop_g):
-                groups[jnp.dtype(outs[lay.grad_o[i]].aval.dtype)].append(i)
-        packs = [g for g in groups.values() if len(g) > 1]
-        packed = {i for g in packs for i in g}
+        cand = [i for i in g_out if small[i] and (lay.grad_i[i] is None or i in drop_g)]
+        gpacks = packing.groups(cand, [outs[lay.grad_o[i]].aval for i in cand])
+        packed = {i for g in gpacks for i in g}
         g_out = [i for i in g_out if i not in packed]
 
         self.b_don = [boxes[i] for i in b_don]
+        self.spacks = [packing.StatePack([boxes[i] for i in g], [boxes[i]._data.shape for i in g]) for g in spacks]
         self.g_don = [boxes[i] for i in g_don]
         self.b_keep = [boxes[i] for i in b_keep]
         self.g_keep = [boxes[i] for i in g_keep]
         self.g_out = [boxes[i] for i in g_out]
         self.g_none = [boxes[i] for i in g_none]
-        self.packs = [([boxes[i] for i in g], _splitter([outs[lay.grad_o[i]].aval.shape for i in g])) for g in packs]
+        self.gpacks = [([boxes[i] for i in g], packing.splitter([outs[lay.grad_o[i]].aval.shape for i in g]))
+                       for g in gpacks]
+        s_shapes = [[boxes[i]._data.shape for i in g] for g in spacks]
         pure = entry.pure
         placeholder = {("b", i): ins[lay.box_i[i]].aval for i in drop_b}
         placeholder.update({("g", i): ins[lay.grad_i[i]].aval for i in drop_g})
         sig = [(v.aval.shape, v.aval.dtype, v.aval.weak_type) for v in ins]
         traced_program = (jx, closed.consts, lay)
 
-        def program(b_don_in, g_don_in, b_keep_in, g_keep_in, num_in, dyn):
+        def program(b_don_in, s_in, g_don_in, b_keep_in, g_keep_in, num_in, dyn):
             box_in, grad_in = [None] * n, [None] * n
             for i, x in zip(b_don, b_don_in):
                 box_in[i] = x
+            for g, shapes, buf in zip(spacks, s_shapes, s_in):
+                for i, x in zip(g, packing.unpack(buf, shapes)):
+                    box_in[i] = x
             for i, x in zip(b_keep, b_keep_in):
                 box_in[i] = x
             for i, x in zip(g_don, g_don_in):
@@ -697,43 +710,27 @@ class _WrittenIO:
                                                  return_shape=True)(*flat)
                 jaxpr, consts = closed2.jaxpr, closed2.consts
                 lay2 = _Layout(tree, jax.tree_util.tree_structure(shapes), jaxpr)
-                if not lay2.fits(b_ro, g_ro, g_out, g_none, packs, placeholder):
+                if not lay2.fits(b_ro, g_ro, g_out, g_none, gpacks, placeholder):
                     raise _WritesMore
             res = jax.tree_util.tree_unflatten(lay2.out_tree, jax.core.eval_jaxpr(jaxpr, consts, *flat))
             box_out, grad_out, num_out, new_out, outs_ = res
-            flat_grads = [jnp.concatenate([grad_out[i].reshape(-1) for i in g]) for g in packs]
-            return [box_out[i] for i in b_don], [grad_out[i] for i in g_out], flat_grads, num_out, new_out, outs_
+            return ([box_out[i] for i in b_don], [packing.pack_arrays([box_out[i] for i in g]) for g in spacks],
+                    [grad_out[i] for i in g_out], [packing.pack_arrays([grad_out[i] for i in g]) for g in gpacks],
+                    num_out, new_out, outs_)
 
         self.convolutions = lowering.has_convolution(jx)
-        jitted = lowering.jit(program, donate_argnums=(0, 1) if compiled.donate else (), keep_unused=True,
+        jitted = lowering.jit(program, donate_argnums=(0, 1, 2) if compiled.donate else (), keep_unused=True,
                               convolutions=self.convolutions)
-        # (a call made while tracing, e.g. a compiled model inside a compiled step, needs the plain jit)
-        self.top = getattr(jitted, "top", jitted)
-        self.nested = getattr(jitted, "nested", jitted)
+        self.program = getattr(jitted, "top", jitted)  # (called at top level only)
 
-    def write_packs(self, flat_grads) -> bool:
+    def write_grad_packs(self, flat_grads) -> bool:
         """Point each packed parameter's ``.grad`` at its part of the returned buffers."""
         changed = False
-        for (members, split), buf in zip(self.packs, flat_grads):
-            pack = GradPack(buf, split)
+        for (members, split), buf in zip(self.gpacks, flat_grads):
+            pack = packing.GradPack(buf, split)
             for k, b in enumerate(members):
-                changed = set_packed_grad(b, pack, k) or changed
+                changed = packing.set_packed_grad(b, pack, k) or changed
         return changed
-
-
-_PACK_MAX = 1 << 16  # elements: .grad arrays up to this size are returned packed (the copy is cheap)
-
-
-def _splitter(shapes):
-    """A jitted function that splits a flat buffer into arrays of ``shapes`` (one call for all)."""
-    sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
-    offsets = np.cumsum([0] + sizes)
-
-    @jax.jit
-    def split(buf):
-        return [buf[o:o + k].reshape(s) for o, k, s in zip(offsets, sizes, shapes)]
-
-    return split
 
 
 class _Layout:

@@ -719,9 +719,8 @@ class _WrittenIO:
                     num_out, new_out, outs_)
 
         self.convolutions = lowering.has_convolution(jx)
-        jitted = lowering.jit(program, donate_argnums=(0, 1, 2) if compiled.donate else (), keep_unused=True,
-                              convolutions=self.convolutions)
-        self.program = getattr(jitted, "top", jitted)  # (called at top level only)
+        self.program = lowering.jit(program, donate_argnums=(0, 1, 2) if compiled.donate else (), keep_unused=True,
+                                    convolutions=self.convolutions, top_level_only=True)
 
     def write_grad_packs(self, flat_grads) -> bool:
         """Point each packed parameter's ``.grad`` at its part of the returned buffers."""

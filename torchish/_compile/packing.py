@@ -31,7 +31,7 @@ from .._tensor import _unflatten as _tensor_unflatten
 _slot_get = Tensor.__dict__["_data"].__get__
 _slot_set = Tensor.__dict__["_data"].__set__
 
-PACK_MAX = 1 << 16  # elements of one packed array (larger ones gain nothing: their copy costs more)
+PACK_MAX = 4096  # elements of one packed array: ~1 us saved per array vs a copy at ~10 GB/s (16 KB)
 PACK_TOTAL = 1 << 20  # elements of one buffer
 
 
@@ -99,15 +99,16 @@ def _attach(t, pack, i) -> None:
 def packable(t) -> bool:
     arr = t._data
     return (type(t) in PACKED and t._base is None and isinstance(arr, jax.Array) and arr.size <= PACK_MAX
-            and not arr.weak_type)
+            and not arr.weak_type and len(arr.sharding.device_set) == 1)
 
 
 def groups(indices, arrays):
-    """``indices`` grouped for packing: by dtype, at most ``PACK_TOTAL`` elements per group,
-    groups of two or more."""
+    """``indices`` grouped for packing: by dtype (and placement, for arrays), at most
+    ``PACK_TOTAL`` elements per group, groups of two or more."""
     by_dtype = {}
     for i, a in zip(indices, arrays):
-        by_dtype.setdefault(np.dtype(a.dtype), []).append((i, a.size))
+        device = next(iter(a.devices())) if isinstance(a, jax.Array) else None
+        by_dtype.setdefault((np.dtype(a.dtype), device), []).append((i, a.size))
     out = []
     for members in by_dtype.values():
         cur, total = [], 0

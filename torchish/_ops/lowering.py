@@ -119,14 +119,17 @@ def has_convolution(jaxpr) -> bool:
     return False
 
 
-def jit(fn, *, convolutions: bool = False, **kwargs):
+def jit(fn, *, convolutions: bool = False, top_level_only: bool = False, **kwargs):
     """``jax.jit`` with torchish's per-backend compiler options, for programs that usually run at
     top level (compiled steps, optimizer updates).  JAX accepts compiler options only on a
     top-level jit, so a call made while tracing (a compiled model inside a compiled step) goes
-    to a plain ``jax.jit`` of the same function."""
+    to a plain ``jax.jit`` of the same function (``top_level_only``: a program never called
+    while tracing needs none)."""
     opts = compiler_options(convolutions)
     if not opts:
         return jax.jit(fn, **kwargs)
+    if top_level_only:
+        return jax.jit(fn, compiler_options=opts, **kwargs)
     return _TopLevelJit(jax.jit(fn, compiler_options=opts, **kwargs), jax.jit(fn, **kwargs))
 
 

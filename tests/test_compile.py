@@ -9,6 +9,7 @@ import pytest
 import torchish as T
 import torchish.nn as nn
 import torchish.nn.functional as F
+from torchish._compile.discovery import discover
 from torchish.errors import TracedValueError, TracerLeakError
 
 
@@ -570,3 +571,49 @@ def test_discarded_grads_read_for_another_shape_switch_to_the_full_program():
         for p, q in zip(m.parameters(), m2.parameters()):
             np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
             np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_zero_grad_outside_the_compiled_step_keeps_the_fast_path(monkeypatch):
+    """``optimizer.zero_grad()`` before each call (outside the compiled function) removes every
+    .grad: the call checks .grad presence of the state it knows instead of walking the objects
+    again (no discovery), and the numbers equal eager execution's."""
+    import torchish._compile.compiled as C
+
+    m, opt, _ = _small_mlp_step()
+    m2, opt2, _ = _small_mlp_step()
+
+    def make(model, o):
+        def step(x, y):
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            o.step()
+            return loss
+
+        return step
+
+    f, g = T.compile(make(m, opt)), make(m2, opt2)
+    x, y = T.randn(5, 4), T.tensor([0, 1, 2, 1, 0])
+    for _ in range(3):
+        opt.zero_grad()
+        f(x, y)
+        opt2.zero_grad()
+        g(x, y)
+    walks = []
+    monkeypatch.setattr(C, "discover", lambda *a, **k: walks.append(1) or discover(*a, **k))
+    for _ in range(4):
+        opt.zero_grad()
+        f(x, y)
+        opt2.zero_grad()
+        g(x, y)
+    assert walks == [] and f.cache_info().traces == 2
+    for p, q in zip(m.parameters(), m2.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
+    opt.zero_grad()
+    m[0].weight.grad = T.ones(8, 4)  # presence differs from the cached program's: the other program
+    f(x, y)
+    opt2.zero_grad()
+    m2[0].weight.grad = T.ones(8, 4)
+    g(x, y)
+    for p, q in zip(m.parameters(), m2.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)

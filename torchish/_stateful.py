@@ -20,9 +20,12 @@ says so with up to three methods:
     A hashable value that, when it changes, changes the compiled program (``Module.training``,
     an optimizer's per-group structural flags).  Part of compile's cache key.
 
-Structural changes (a new parameter, a ``.grad`` appearing or disappearing, optimizer state
-created) call ``bump_structure()``, so compile's fast path can check one integer per call
-instead of re-walking the object graph.
+Structural changes (a new parameter, optimizer state created) call ``bump_structure()``, so
+compile's fast path can check one integer per call instead of re-walking the object graph.
+A ``.grad`` appearing or disappearing bumps ``GRADS`` instead: it changes which program runs
+but not which state exists, so compile checks the ``.grad`` presence of the state it knows
+(O(number of tensors)) instead of walking the objects again (``optimizer.zero_grad()`` outside
+a compiled step sets every ``.grad`` to ``None`` before each call).
 """
 
 
@@ -34,6 +37,7 @@ class _Version:
 
 
 STRUCTURE = _Version()
+GRADS = _Version()  # bumped when a .grad appears or disappears
 
 
 def bump_structure() -> None:

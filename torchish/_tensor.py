@@ -33,7 +33,7 @@ import numpy as np
 from . import _dtype as D
 from . import _device
 from ._autograd import graph as _graph
-from ._stateful import STRUCTURE as _STRUCTURE
+from ._stateful import GRADS as _GRADS
 from ._stateful import TRACE as _TRACE
 from ._autograd.grad_mode import STATE as _GRAD
 from ._ops import OPS
@@ -248,13 +248,13 @@ class Tensor:
             if value._data.dtype != self._data.dtype:
                 raise RuntimeError(f"assigned grad has data of a different type: expected {self.dtype}, got {value.dtype}")
         if (value is None) != (self._grad is None):
-            _STRUCTURE.value += 1
+            _GRADS.value += 1
         self._grad = value
 
     @grad.deleter
     def grad(self) -> None:
         if self._grad is not None:
-            _STRUCTURE.value += 1
+            _GRADS.value += 1
         self._grad = None
 
     @property

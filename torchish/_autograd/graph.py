@@ -17,7 +17,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .._stateful import STRUCTURE, TRACE
+from .._stateful import GRADS, TRACE
 from . import grad_mode
 
 FREED_MSG = (
@@ -322,7 +322,7 @@ def _accumulate(leaf, g):
         TRACE.log.append((leaf, "grad", leaf._grad, None if leaf._grad is None else leaf._grad._data))
     if leaf._grad is None:
         leaf._grad = wrap(g)
-        STRUCTURE.value += 1
+        GRADS.value += 1
     else:
         leaf._grad._data = leaf._grad._data + g
         leaf._grad._v += 1

@@ -28,7 +28,7 @@ from .._autograd import graph as _graph
 from .._autograd.grad_mode import STATE as _GRAD
 from .._autograd.grad_mode import no_grad
 from .._ops import Op, lowering
-from .._stateful import STRUCTURE
+from .._stateful import GRADS, STRUCTURE
 from .._tensor import Tensor, apply_op, wrap
 from ..errors import CompileError, TracedValueError
 from . import packing
@@ -127,11 +127,12 @@ class _Entry:
     """One compiled program and the state it reads and writes."""
 
     __slots__ = ("boxes", "box_ids", "numbers", "num_cache", "dicts", "spec", "jitted", "info", "mode", "op", "scan",
-                 "parallel", "io", "pure")
+                 "parallel", "io", "pure", "presence")
 
     def __init__(self, boxes, numbers, dicts, spec):
         self.boxes = boxes
         self.box_ids = {id(b): i for i, b in enumerate(boxes)}
+        self.presence = [b._grad is not None for b in boxes]  # (part of the key: which boxes have a .grad)
         self.numbers = numbers
         self.num_cache = [None] * len(numbers)  # (python value, device array) per number slot
         self.dicts = dicts
@@ -198,6 +199,10 @@ class Compiled:
         fast = self._fast
         if fast is not None and fast[0] == STRUCTURE.value and fast[1] == _GRAD.enabled:
             entry = fast[3]
+            if fast[4] != GRADS.value:  # a .grad appeared or disappeared somewhere: still this program?
+                if [b._grad is not None for b in entry.boxes] != entry.presence:
+                    return self._slow_call(args, kwargs)
+                self._fast = fast = fast[:4] + (GRADS.value,)
             if not kwargs and len(args) == self._plain_n:
                 # the common case, positional tensors that need no grad: no pytree flatten
                 dyn = []
@@ -260,13 +265,13 @@ class Compiled:
     def _slow_call(self, args, kwargs):
         self._fast = None
         entry, a = self._entry_for(args, kwargs)
-        version = STRUCTURE.value
+        version, grads = STRUCTURE.value, GRADS.value
         out = self._run(entry, a, args, kwargs)
         # The run may have created state (first backward / optimizer step): then the version
         # moved and the next call re-keys.  A nested slow call (after adopting missed state)
         # has already set the fast path.
         if self._fast is None and self._eager_reason is None:
-            self._fast = (version, _GRAD.enabled, entry.spec, entry)
+            self._fast = (version, _GRAD.enabled, entry.spec, entry, grads)
             plain = not kwargs and all(k == ("t", False) for k in a.kinds) and len(a.kinds) == len(args)
             self._plain_n = len(args) if plain else -1
         return out
@@ -434,23 +439,23 @@ class Compiled:
             outs = []
             for i in range(K):
                 sl = jax.tree_util.tree_unflatten(tree, [x[i] if isinstance(x, (Tensor, jax.Array, np.ndarray)) else x for x in leaves])
-                v = STRUCTURE.value
+                v = (STRUCTURE.value, GRADS.value)
                 self._fast = None
                 entry, a = self._entry_for(*sl)
                 outs.append(self._run(entry, a, *sl))
                 if self._eager_reason is not None:
                     return _stack_outputs(outs)
-                if STRUCTURE.value == v:
+                if (STRUCTURE.value, GRADS.value) == v:
                     self._warm = True
             return _stack_outputs(outs)
         fast = self._fast
-        if fast is None or fast[0] != STRUCTURE.value or fast[1] != _GRAD.enabled:
+        if fast is None or fast[0] != STRUCTURE.value or fast[1] != _GRAD.enabled or fast[4] != GRADS.value:
             sl = jax.tree_util.tree_unflatten(tree, [x[0] if isinstance(x, (Tensor, jax.Array, np.ndarray)) else x for x in leaves])
             entry, _ = self._entry_for(*sl)
             if entry.info is None or entry.mode != "step":
                 self._warm = False
                 return self._call_k(args, kwargs)
-            self._fast = (STRUCTURE.value, _GRAD.enabled, entry.spec, entry)
+            self._fast = (STRUCTURE.value, _GRAD.enabled, entry.spec, entry, GRADS.value)
         entry = self._fast[3]
         a = Args(args, kwargs, entry.box_ids)
         if entry.scan is None:
@@ -590,7 +595,7 @@ def _write_grads(boxes, grads, none_boxes) -> bool:
     return changed
 
 
-def _write_numbers_and_new(entry, num_out, new_out, structure_changed):
+def _write_numbers_and_new(entry, num_out, new_out, grads_changed):
     info = entry.info
     for i, v in zip(info.num_changed, num_out):
         c, k = entry.numbers[i]
@@ -598,7 +603,9 @@ def _write_numbers_and_new(entry, num_out, new_out, structure_changed):
     for b, arr in zip(info.new_boxes, new_out):
         b._data = arr
         b._v += 1
-    if structure_changed or info.new_boxes:
+    if grads_changed:
+        GRADS.value += 1
+    if info.new_boxes:
         STRUCTURE.value += 1
 
 

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from .._autograd import graph as G
+from .._stateful import GRADS
 from .._tensor import Tensor, wrap
 
 
@@ -87,7 +88,11 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     captured = G.run_backward(roots, grads, retain_graph=retain, capture=capture or None, only_leaves=leaves)
     for i, g in captured.items():
         t = inputs[i]
-        t._grad = wrap(g) if t._grad is None else wrap(t._grad._data + g)
+        if t._grad is None:
+            t._grad = wrap(g)
+            GRADS.value += 1
+        else:
+            t._grad = wrap(t._grad._data + g)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,

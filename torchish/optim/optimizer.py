@@ -402,7 +402,7 @@ class Optimizer:
         """Reset the gradients of all optimized tensors (to ``None`` by default)."""
         for group in self.param_groups:
             for p in group["params"]:
-                g = p.grad
+                g = p._grad  # (not .grad: a packed grad being discarded need not be split out)
                 if g is None:
                     continue
                 if set_to_none:

@@ -13,6 +13,7 @@ import pytest
 import torchish as T
 import torchish.nn as nn
 import torchish.nn.functional as F
+from torchish._compile.discovery import discover
 
 
 def _setup(seed=0):
@@ -181,3 +182,134 @@ def test_packed_grads_are_plain_tensors_with_versions():
     f(X, Y)
     assert m[0].weight._grad is g and g._version == v + 1
     assert type(m[0].weight.grad) is T.Tensor and not g._packed
+
+
+def test_small_grads_come_back_packed_and_unread_inputs_stay_out():
+    """The .grad arrays zero_grad() discards are not passed in, the unused generator key is not
+    either, and the small new .grad arrays come back as one buffer: each parameter's .grad is
+    still a plain Tensor with PyTorch's values when read, and keeps its identity."""
+    m, opt, step = _setup()
+    m2, opt2, step2 = _setup()
+    f = T.compile(step)
+    x, y = T.randn(5, 4), T.tensor([0, 1, 2, 1, 0])
+    for _ in range(2):
+        f(x, y)
+    io = f._fast[3].io
+    assert io.g_don == [] and io.b_keep == []  # dead .grad buffers and the key stay out
+    assert len(io.gpacks) == 1 and len(io.gpacks[0][0]) == 4 and io.g_out == []
+    # parameters, both moments and the shared step counter travel as one buffer
+    assert io.b_don == [] and len(io.spacks) == 1 and len(io.spacks[0].members) == 13
+    grads = [p._grad for p in m.parameters()]
+    for _ in range(3):
+        f(x, y)
+    assert [p._grad for p in m.parameters()] == grads  # identity kept while packed
+    for _ in range(5):
+        step2(x, y)
+    for p, q in zip(m.parameters(), m2.parameters()):
+        g = p.grad
+        assert type(g) is T.Tensor and g.shape == p.shape and g.dtype == p.dtype
+        np.testing.assert_allclose(g.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)
+    # internal readers (an eager optimizer step, clipping) see the values too
+    f(x, y)
+    step2(x, y)
+    T.nn.utils.clip_grad_norm_(m.parameters(), 0.1)
+    T.nn.utils.clip_grad_norm_(m2.parameters(), 0.1)
+    opt.step()
+    opt2.step()
+    for p, q in zip(m.parameters(), m2.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_packed_grads_read_by_another_compiled_function_and_after_a_shape_change():
+    """Grads left packed by one program are inputs of another (accumulation) and of a retrace."""
+    m, opt, step = _setup()
+    m2, opt2, step2 = _setup()
+
+    def accumulate(x, y):
+        F.cross_entropy(m(x), y).backward()
+
+    def accumulate2(x, y):
+        F.cross_entropy(m2(x), y).backward()
+
+    f, acc = T.compile(step), T.compile(accumulate)
+    batches = [(T.randn(5, 4), T.tensor([0, 1, 2, 1, 0])), (T.randn(3, 4), T.tensor([2, 2, 1]))]
+    for i in range(6):
+        x, y = batches[i % 2] if i > 2 else batches[0]
+        f(x, y)
+        step2(x, y)
+        acc(x, y)  # reads the packed grads, adds to them
+        accumulate2(x, y)
+        for p, q in zip(m.parameters(), m2.parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_discarded_grads_read_for_another_shape_switch_to_the_full_program():
+    """A step that discards .grad for one batch shape and accumulates into it for another: the
+    reduced program (which leaves the discarded grads out) hands over to the full one."""
+    m, opt, _ = _setup()
+    m2, opt2, _ = _setup()
+
+    def make(model, o):
+        def step(x, y):
+            if x.shape[0] == 5:
+                o.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            o.step()
+
+        return step
+
+    f, g = T.compile(make(m, opt)), make(m2, opt2)
+    a, b = (T.randn(5, 4), T.tensor([0, 1, 2, 1, 0])), (T.randn(3, 4), T.tensor([2, 2, 1]))
+    for x, y in [a, a, a, b, b, a, b]:
+        f(x, y)
+        g(x, y)
+        for p, q in zip(m.parameters(), m2.parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_zero_grad_outside_the_compiled_step_keeps_the_fast_path(monkeypatch):
+    """``optimizer.zero_grad()`` before each call (outside the compiled function) removes every
+    .grad: the call checks .grad presence of the state it knows instead of walking the objects
+    again (no discovery), and the numbers equal eager execution's."""
+    import torchish._compile.compiled as C
+
+    m, opt, _ = _setup()
+    m2, opt2, _ = _setup()
+
+    def make(model, o):
+        def step(x, y):
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            o.step()
+            return loss
+
+        return step
+
+    f, g = T.compile(make(m, opt)), make(m2, opt2)
+    x, y = T.randn(5, 4), T.tensor([0, 1, 2, 1, 0])
+    for _ in range(3):
+        opt.zero_grad()
+        f(x, y)
+        opt2.zero_grad()
+        g(x, y)
+    walks = []
+    monkeypatch.setattr(C, "discover", lambda *a, **k: walks.append(1) or discover(*a, **k))
+    for _ in range(4):
+        opt.zero_grad()
+        f(x, y)
+        opt2.zero_grad()
+        g(x, y)
+    assert walks == [] and f.cache_info().traces == 2
+    for p, q in zip(m.parameters(), m2.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
+    opt.zero_grad()
+    m[0].weight.grad = T.ones(8, 4)  # presence differs from the cached program's: the other program
+    f(x, y)
+    opt2.zero_grad()
+    m2[0].weight.grad = T.ones(8, 4)
+    g(x, y)
+    for p, q in zip(m.parameters(), m2.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)

@@ -313,3 +313,22 @@ def test_zero_grad_outside_the_compiled_step_keeps_the_fast_path(monkeypatch):
     g(x, y)
     for p, q in zip(m.parameters(), m2.parameters()):
         np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_freezing_a_layer_between_compiled_steps_takes_effect():
+    """``requires_grad_(False)`` on a parameter after the step was compiled: the next call runs
+    the program without its gradient (the layer stays as it is, as in eager execution)."""
+    m, opt, step = _setup()
+    m2, opt2, step2 = _setup()
+    f = T.compile(step)
+    for i in range(6):
+        if i == 3:
+            for model in (m, m2):
+                for p in model[0].parameters():
+                    p.requires_grad_(False)
+        f(X, Y)
+        step2(X, Y)
+        _close(m, m2)
+    frozen = m[0].weight.detach().numpy().copy()
+    f(X, Y)
+    np.testing.assert_array_equal(m[0].weight.detach().numpy(), frozen)

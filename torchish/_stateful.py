@@ -22,10 +22,11 @@ says so with up to three methods:
 
 Structural changes (a new parameter, optimizer state created) call ``bump_structure()``, so
 compile's fast path can check one integer per call instead of re-walking the object graph.
-A ``.grad`` appearing or disappearing bumps ``GRADS`` instead: it changes which program runs
-but not which state exists, so compile checks the ``.grad`` presence of the state it knows
-(O(number of tensors)) instead of walking the objects again (``optimizer.zero_grad()`` outside
-a compiled step sets every ``.grad`` to ``None`` before each call).
+A ``.grad`` appearing or disappearing, or a ``requires_grad`` flag changing (freezing layers),
+bumps ``GRADS`` instead: it changes which program runs but not which state exists, so compile
+checks the ``.grad`` presence and flags of the state it knows (O(number of tensors)) instead of
+walking the objects again (``optimizer.zero_grad()`` outside a compiled step sets every
+``.grad`` to ``None`` before each call).
 """
 
 
@@ -37,7 +38,7 @@ class _Version:
 
 
 STRUCTURE = _Version()
-GRADS = _Version()  # bumped when a .grad appears or disappears
+GRADS = _Version()  # bumped when a .grad appears or disappears, or a requires_grad flag changes
 
 
 def bump_structure() -> None:

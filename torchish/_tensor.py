@@ -228,7 +228,10 @@ class Tensor:
             )
         if requires_grad and self._data.dtype not in _FLOAT_NP:
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
-        self._requires_grad = bool(requires_grad) or self._grad_fn is not None
+        new = bool(requires_grad) or self._grad_fn is not None
+        if new != self._requires_grad:
+            _GRADS.value += 1  # (a compiled step keyed on it checks its state's flags: see _stateful)
+            self._requires_grad = new
         return self
 
     @property

@@ -127,12 +127,14 @@ class _Entry:
     """One compiled program and the state it reads and writes."""
 
     __slots__ = ("boxes", "box_ids", "numbers", "num_cache", "dicts", "spec", "jitted", "info", "mode", "op", "scan",
-                 "parallel", "io", "pure", "presence")
+                 "parallel", "io", "pure", "presence", "flags")
 
     def __init__(self, boxes, numbers, dicts, spec):
         self.boxes = boxes
         self.box_ids = {id(b): i for i, b in enumerate(boxes)}
-        self.presence = [b._grad is not None for b in boxes]  # (part of the key: which boxes have a .grad)
+        # (parts of the key: which boxes have a .grad, which require grad)
+        self.presence = [b._grad is not None for b in boxes]
+        self.flags = [b._requires_grad for b in boxes]
         self.numbers = numbers
         self.num_cache = [None] * len(numbers)  # (python value, device array) per number slot
         self.dicts = dicts
@@ -199,8 +201,10 @@ class Compiled:
         fast = self._fast
         if fast is not None and fast[0] == STRUCTURE.value and fast[1] == _GRAD.enabled:
             entry = fast[3]
-            if fast[4] != GRADS.value:  # a .grad appeared or disappeared somewhere: still this program?
-                if [b._grad is not None for b in entry.boxes] != entry.presence:
+            if fast[4] != GRADS.value:  # a .grad or requires_grad flag changed somewhere: still this program?
+                boxes = entry.boxes
+                if [b._grad is not None for b in boxes] != entry.presence or \
+                        [b._requires_grad for b in boxes] != entry.flags:
                     return self._slow_call(args, kwargs)
                 self._fast = fast = fast[:4] + (GRADS.value,)
             if not kwargs and len(args) == self._plain_n:

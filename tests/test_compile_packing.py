@@ -332,3 +332,36 @@ def test_freezing_a_layer_between_compiled_steps_takes_effect():
     frozen = m[0].weight.detach().numpy().copy()
     f(X, Y)
     np.testing.assert_array_equal(m[0].weight.detach().numpy(), frozen)
+
+
+def test_tied_weights_and_eager_updates_between_steps():
+    """A parameter shared by two layers (weight tying) is one packed tensor; an eager update of
+    every parameter between compiled steps (weight clipping, as in a WGAN) is seen each time."""
+
+    def make():
+        T.manual_seed(0)
+        emb, head = nn.Embedding(6, 4), nn.Linear(4, 6)
+        head.weight = emb.weight
+        opt = T.optim.SGD(list(emb.parameters()) + [head.bias], lr=0.1, momentum=0.9)
+
+        def step(t):
+            opt.zero_grad()
+            loss = F.cross_entropy(head(emb(t)), t)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return emb, head, opt, step
+
+    emb, head, opt, step = make()
+    emb2, head2, opt2, step2 = make()
+    f = T.compile(step)
+    t = T.tensor([0, 1, 2, 3, 4, 5])
+    for _ in range(5):
+        np.testing.assert_allclose(f(t).item(), step2(t).item(), rtol=1e-5)
+        for p in (emb.weight, head.bias, emb2.weight, head2.bias):
+            with T.no_grad():
+                p.clamp_(-0.3, 0.3)
+        assert head.weight is emb.weight
+        np.testing.assert_allclose(emb.weight.detach().numpy(), emb2.weight.detach().numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(head.bias.detach().numpy(), head2.bias.detach().numpy(), rtol=1e-5, atol=1e-7)

@@ -22,11 +22,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._tensor import Tensor, _new
+from .._tensor import _flatten as _tensor_flatten
+from .._tensor import _unflatten as _tensor_unflatten
 from ..nn.parameter import Parameter
 from ..nn.parameter import _flatten as _param_flatten
 from ..nn.parameter import _unflatten as _param_unflatten
-from .._tensor import _flatten as _tensor_flatten
-from .._tensor import _unflatten as _tensor_unflatten
 
 _slot_get = Tensor.__dict__["_data"].__get__
 _slot_set = Tensor.__dict__["_data"].__set__
@@ -124,8 +124,7 @@ def groups(indices, arrays):
 
 def splitter(shapes):
     """A jitted function: a flat buffer -> arrays of ``shapes`` (one call for all)."""
-    split = jax.jit(lambda buf: unpack(buf, shapes))
-    return split
+    return jax.jit(lambda buf: unpack(buf, shapes))
 
 
 def unpack(buf, shapes):

@@ -10,25 +10,14 @@ what torchish's ``padded`` lowering does.
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from cpu_ops import tj as timed  # (benchmarks/ is the script's directory)
+
 DN = ("NCHW", "OIHW", "NCHW")
-
-
-def timed(f, *a, n=9):
-    jax.block_until_ready(f(*a))
-    ts = []
-    for _ in range(n):
-        t = time.perf_counter()
-        jax.block_until_ready(f(*a))
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts) * 1e3
 
 
 def conv_padded(x, w):

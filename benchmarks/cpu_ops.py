@@ -25,17 +25,8 @@ except ImportError:  # pragma: no cover
     torch = None
 
 
-def tj(f, *a, n=9):
-    jax.block_until_ready(f(*a))
-    ts = []
-    for _ in range(n):
-        t = time.perf_counter()
-        jax.block_until_ready(f(*a))
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts) * 1e3
-
-
 def tt(f, n=9):
+    """Median ms of ``n`` calls of ``f()`` (after one warm-up call)."""
     f()
     ts = []
     for _ in range(n):
@@ -43,6 +34,11 @@ def tt(f, n=9):
         f()
         ts.append(time.perf_counter() - t)
     return statistics.median(ts) * 1e3
+
+
+def tj(f, *a, n=9):
+    """Median ms of a JAX function ``f(*a)``, waiting for its result each time."""
+    return tt(lambda: jax.block_until_ready(f(*a)), n)
 
 
 def grad_of(f, argnums=0):

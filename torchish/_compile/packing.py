@@ -35,27 +35,30 @@ PACK_MAX = 4096  # elements of one packed array: ~1 us saved per array vs a copy
 PACK_TOTAL = 1 << 20  # elements of one buffer
 
 
-def _get_data(self):
+def _detach(self, arr):
+    """A packed member becomes a plain tensor holding ``arr`` (None: its part of the buffer)."""
     d = self.__dict__
-    pack, i, pv = d.pop("_pk")
-    d["_v"] = d.get("_v", 0) + pack.version - pv
-    arr = pack.array(i)
+    d["_v"] = _get_v(self)
+    pack, i, _ = d.pop("_pk")
+    wrote = arr is not None
+    if not wrote:
+        arr = pack.array(i)
     _slot_set(self, arr)
     self.__class__ = self._plain_cls
-    pack.detach(self, i, False)
+    pack.detach(self, i, wrote)
     return arr
 
 
+def _get_data(self):
+    return _detach(self, None)
+
+
 def _set_data(self, arr):
-    d = self.__dict__
-    pack, i, pv = d.pop("_pk")
-    d["_v"] = d.get("_v", 0) + pack.version - pv
-    _slot_set(self, arr)
-    self.__class__ = self._plain_cls
-    pack.detach(self, i, True)
+    _detach(self, arr)
 
 
 def _get_v(self):
+    """A packed member's version: its own count when attached plus the pack's writes since."""
     d = self.__dict__
     pack, _, pv = d["_pk"]
     return d.get("_v", 0) + pack.version - pv
@@ -88,8 +91,7 @@ def _attach(t, pack, i) -> None:
     d = t.__dict__
     cls = t.__class__
     if cls._packed:  # attached to an older pack
-        old, _, pv = d["_pk"]
-        d["_v"] = d.get("_v", 0) + old.version - pv
+        d["_v"] = _get_v(t)
     else:
         _slot_set(t, None)  # (its old array is freed now, not kept behind the pack)
         t.__class__ = PACKED[cls]
@@ -145,21 +147,26 @@ def pack_arrays(arrays):
 _concat = jax.jit(pack_arrays)
 
 
-class GradPack:
-    """New ``.grad`` arrays of one step, returned as one buffer (see ``set_packed_grad``)."""
+class _Pack:
+    """A flat buffer ``buf`` and the member arrays ``split`` makes of it (once, when first read)."""
 
-    __slots__ = ("buf", "split", "arrays")
-    version = 0
-
-    def __init__(self, buf, split):
-        self.buf, self.split, self.arrays = buf, split, None
+    __slots__ = ()
 
     def array(self, i):
         if self.arrays is None:
             with jax.ensure_compile_time_eval():  # (concrete arrays, also when first read while tracing)
                 self.arrays = self.split(self.buf)
-            self.buf = None
         return self.arrays[i]
+
+
+class GradPack(_Pack):
+    """New ``.grad`` arrays of one step, returned as one buffer (see ``set_packed_grad``)."""
+
+    __slots__ = ("buf", "split", "arrays")
+    version = 0  # (written once: its members count one write each)
+
+    def __init__(self, buf, split):
+        self.buf, self.split, self.arrays = buf, split, None
 
     def detach(self, t, i, wrote):
         pass
@@ -184,7 +191,7 @@ def set_packed_grad(box, pack, i) -> bool:
     return False
 
 
-class StatePack:
+class StatePack(_Pack):
     """State tensors (``members``) a compiled step writes every call, kept in one flat buffer.
 
     ``input()`` gives the buffer to pass in: the current one while it holds every member's
@@ -202,12 +209,6 @@ class StatePack:
         self.version = 0
         self.valid = False
         self.detached = list(zip(members, range(len(members))))
-
-    def array(self, i):
-        if self.arrays is None:
-            with jax.ensure_compile_time_eval():
-                self.arrays = self.split(self.buf)
-        return self.arrays[i]
 
     def detach(self, t, i, wrote):
         self.detached.append((t, i))

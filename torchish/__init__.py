@@ -5,6 +5,7 @@ The public namespace (``torchish.tensor``, ``torchish.nn``, ``torchish.optim``,
 modules.
 """
 
+from . import _malloc  # noqa: F401  (first: before JAX starts its threads; see _malloc.py)
 from . import _config  # noqa: F401  (enables 64-bit dtypes before any array is made)
 from . import _ops  # noqa: F401
 from . import errors as errors

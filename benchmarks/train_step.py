@@ -414,7 +414,8 @@ def main(argv=None):
         impls.append("flax nnx")
     except ImportError:
         pass
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}; torch {getattr(torch, '__version__', 'absent')}")
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform}; torch {getattr(torch, '__version__', 'absent')}; "
+          f"host memory policy {torchish.backends.host_memory_policy()} (applies to every column: one process)")
     rows = []
     for name in args.workloads.split(","):
         w = WORKLOADS[name]

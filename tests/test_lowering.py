@@ -153,3 +153,29 @@ def test_max_pool_nan_wins_and_ties_go_first(restore_lowering):
     check(lambda L, t: L.nn.functional.max_pool2d(t, 2), x)
     x1 = rnd(2, 3, 9)
     check(lambda L, t: L.nn.functional.max_pool1d(t, 3), x1)
+
+
+@requires_torch
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # torch's forward AD
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                                dict(kernel_size=2, stride=2, dilation=2, return_indices=True)])
+@pytest.mark.parametrize("choice", lowering.CHOICES["max_pool"])
+def test_max_pool_forward_mode_matches_torch(kw, choice, restore_lowering):
+    # jvp through max pooling, every lowering (the "windows" lowering is a custom_jvp: a custom_vjp
+    # would make forward mode fail), against PyTorch's forward AD; ties go to the first maximum
+    import torch
+    import torch.autograd.forward_ad as fwAD
+
+    lowering.set_lowering("max_pool", choice)
+    x, t = rnd(2, 3, 7, 8), rnd(2, 3, 7, 8, seed=1)
+    x[0, 0, :2, :2] = 0.5
+
+    def first(out):
+        return out[0] if kw.get("return_indices") else out
+
+    with fwAD.dual_level():
+        ty, tt = fwAD.unpack_dual(first(torch.nn.functional.max_pool2d(
+            fwAD.make_dual(torch.tensor(x), torch.tensor(t)), **kw)))
+    y, yt = T.func.jvp(lambda a: first(F.max_pool2d(a, **kw)), (T.tensor(x),), (T.tensor(t),))
+    np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(yt.numpy(), tt.numpy(), rtol=1e-6)

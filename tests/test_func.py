@@ -147,3 +147,23 @@ def test_stack_module_state_ensemble():
     out = T.func.vmap(lambda p, b, x: T.func.functional_call(base, (p, b), (x,)), in_dims=(0, 0, None))(params, buffers, x)
     assert out.shape == (4, 5, 2)
     np.testing.assert_allclose(out[2].numpy(), models[2](x).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("layer", ["embedding", "max_pool"])
+def test_forward_mode_through_lookup_and_pooling_layers(layer):
+    # jvp / jacfwd through an embedding (no padding_idx) and a max pooling: their derivatives must
+    # not be custom_vjp-only (forward mode would raise)
+    T.manual_seed(0)
+    if layer == "embedding":
+        m, x = nn.Embedding(10, 4), T.tensor([[1, 2, 2], [0, 9, 1]])
+    else:
+        m, x = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2)), T.randn(1, 1, 6, 6)
+    params = {k: v.detach() for k, v in m.named_parameters()}
+    tangents = {k: T.randn(*v.shape) for k, v in params.items()}
+    f = lambda p: T.func.functional_call(m, p, (x,))  # noqa: E731
+    y, yt = T.func.jvp(f, (params,), (tangents,))
+    eps = 1e-3  # a linear function of the parameters (embedding) / piecewise linear (pooling)
+    shifted = {k: params[k] + eps * tangents[k] for k in params}
+    np.testing.assert_allclose(yt.numpy(), ((f(shifted) - y) / eps).numpy(), rtol=1e-2, atol=1e-3)
+    jac = T.func.jacfwd(f)(params)
+    assert set(jac) == set(params)

@@ -203,6 +203,7 @@ def test_circular_pad_module_dims():
 
 def test_embedding_module():
     idx = np.array([[0, 2, 2], [4, 9, 0]], np.int64)
+    module_parity(lambda lib: nn(lib).Embedding(10, 3), idx)  # (repeated indices: the grads add up)
     module_parity(lambda lib: nn(lib).Embedding(10, 3, padding_idx=0), idx)
     module_parity(lambda lib: nn(lib).Embedding(10, 3, scale_grad_by_freq=True), idx)
     m = torchish.nn.Embedding(10, 3, padding_idx=2)

@@ -44,6 +44,10 @@ _embed.defvjp(_embed_fwd, _embed_bwd)
 def embedding(weight, indices, *, padding_idx, scale_grad_by_freq):
     """``weight[indices]``; the ``padding_idx`` row gets no gradient; ``scale_grad_by_freq`` divides
     each row's gradient by how often its index occurs in ``indices``."""
+    if padding_idx is None and not scale_grad_by_freq:
+        # the plain lookup: JAX's own derivative (a scatter-add backward, the same as _embed_bwd),
+        # which unlike the custom_vjp also has a forward mode (jvp / jacfwd / hessian)
+        return _lookup(weight, indices)
     return _embed(weight, indices, weight.shape[0], padding_idx, scale_grad_by_freq)
 
 

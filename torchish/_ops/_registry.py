@@ -56,7 +56,7 @@ class Op:
         if fn is None:
             fn = self.bind(static)
             if self.jit:
-                fn = jax.jit(fn)
+                fn = _jit(self.name, fn)
             self._fwd[static] = fn
         return fn
 
@@ -65,12 +65,23 @@ class Op:
         key = (static, mask)
         fn = self._vjp.get(key)
         if fn is None:
-            fn = _make_vjp(self.bind(static), mask, self.jit)
+            fn = _make_vjp(self.bind(static), mask, self.jit and self.name)
             self._vjp[key] = fn
         return fn
 
 
-def _make_vjp(f: Callable, mask: tuple, use_jit: bool) -> Callable:
+def _jit(name: str, fn: Callable) -> Callable:
+    """``jax.jit`` of an op's program; the conv family's with the compiler options of programs
+    that contain a convolution (``lowering.compiler_options``)."""
+    from . import lowering
+
+    if name in lowering.AFFECTS["conv"]:
+        return lowering.jit(fn, convolutions=True)
+    return jax.jit(fn)
+
+
+def _make_vjp(f: Callable, mask: tuple, jit_name) -> Callable:
+    """(``jit_name``: the op's name to jit the program under, or False for no jit)"""
     def vjp(diff, rest, cts):
         def g(*d):
             di, ri = iter(d), iter(rest)
@@ -82,7 +93,7 @@ def _make_vjp(f: Callable, mask: tuple, use_jit: bool) -> Callable:
             return pullback(type(out)(cts))
         return pullback(cts[0])
 
-    return jax.jit(vjp) if use_jit else vjp
+    return _jit(jit_name, vjp) if jit_name else vjp
 
 
 def _zero_ct(o):

@@ -5,17 +5,23 @@
 Times the forward pass and the weight gradient of the cnn workload's second convolution
 (32 -> 64 channels, 3x3, 26x26 input, batch 64, NCHW) written several ways in plain JAX, each
 compiled as its own program, and checks each against the reference.  The padded convolution is
-what torchish's ``padded`` lowering does.
+what torchish's ``padded`` lowering does.  Then both cnn convolutions (unpadded and padded by one)
+on YNNPACK's and on XLA's own kernels (torchish's ``conv_kernels`` switch): forward, weight
+gradient, input gradient, forward + backward.  torchish is imported for its host-memory policy.
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+import torchish  # noqa: F401  (the host-memory policy every torchish process runs with)
 from cpu_ops import tj as timed  # (benchmarks/ is the script's directory)
+from torchish._ops import lowering
 
 DN = ("NCHW", "OIHW", "NCHW")
 
@@ -100,5 +106,24 @@ def main():
         print(f"weight gradient  {name:40s} {timed(jf, x, dy):7.2f} ms  (rel. err {err:.1e})")
 
 
+def kernels():
+    rng = np.random.default_rng(0)
+    eigen = lowering._CONV_KERNEL_OPTIONS[("eigen", "cpu")]
+    for n, c, o, h in [(64, 32, 64, 26), (64, 1, 32, 28)]:
+        x = jnp.asarray(rng.standard_normal((n, c, h, h)).astype(np.float32))
+        w = jnp.asarray(rng.standard_normal((o, c, 3, 3)).astype(np.float32) * 0.1)
+        ct = jnp.asarray(rng.standard_normal((n, o, h - 2, h - 2)).astype(np.float32))
+        print(f"conv {c}->{o} 3x3 on {h}x{h}, batch {n}: forward / weight grad / input grad / forward + backward")
+        for kernels, opts in (("YNNPACK", None), ("XLA (Eigen)", eigen)):
+            for name, f in (("unpadded", forwards()["unpadded (VALID)"]), ("padded by one", conv_padded)):
+                jit = functools.partial(jax.jit, compiler_options=opts)
+                parts = [jit(f), jit(lambda x, w, ct, f=f: jax.vjp(lambda w: f(x, w), w)[1](ct)),
+                         jit(lambda x, w, ct, f=f: jax.vjp(lambda x: f(x, w), x)[1](ct)),
+                         jit(lambda x, w, ct, f=f: jax.vjp(f, x, w)[1](ct))]
+                ts = [timed(parts[0], x, w)] + [timed(p, x, w, ct) for p in parts[1:]]
+                print(f"  {kernels:12s} {name:14s} " + " / ".join(f"{t:6.2f}" for t in ts) + " ms")
+
+
 if __name__ == "__main__":
     main()
+    kernels()

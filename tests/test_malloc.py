@@ -16,21 +16,23 @@ import torchish
 GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 needs_glibc = pytest.mark.skipif(not GLIBC, reason="the host-memory policy applies to glibc's malloc on Linux only")
 
-# page faults per call of a jitted program whose output (40 MB) is allocated by XLA's threads
-# and freed again, and per allocation of a 40 MB NumPy array
+# how many of 20 calls touch no fresh pages (< 10% of their 40 MB): a jitted program whose
+# output XLA's threads allocate and the caller frees, and a 40 MB NumPy array.  (Each of XLA's
+# pool threads takes a heap of its own arena once, so some calls fault even when memory is kept.)
 _PROBE = """
 import resource, torchish, jax, jax.numpy as jnp, numpy as np
 f = jax.jit(lambda a: a * 2)
 a = jnp.ones(10_000_000, jnp.float32)
-def faults(fn, n=4):
-    for _ in range(12):  # (XLA's pool threads each take their arena's heap once)
-        fn()
-    r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+def reused(fn, n=20):
+    fn()
+    free = 0
     for _ in range(n):
+        r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         fn()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0) / n
-xla = faults(lambda: f(a).block_until_ready())
-host = faults(lambda: np.ones(10_000_000, np.float32).sum())
+        free += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0 < 0.1 * 40e6 / 4096
+    return free
+xla = reused(lambda: f(a).block_until_ready())
+host = reused(lambda: np.ones(10_000_000, np.float32).sum())
 print(torchish.backends.host_memory_policy(), xla, host)
 """
 
@@ -40,21 +42,20 @@ def _probe(policy):
     out = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     name, xla, host = out.stdout.split()
-    return name, float(xla), float(host)
+    return name, int(xla), int(host)
 
 
 @needs_glibc
 def test_freed_memory_is_reused_between_calls():
-    pages = 40e6 / 4096  # ~9,800 pages per 40 MB buffer
     for policy in ("keep", "keep-one-arena"):
         name, xla, host = _probe(policy)
         assert name == policy
-        assert xla < 0.1 * pages and host < 0.1 * pages, (policy, xla, host)
-    # and the opt-out leaves glibc's behaviour: every 40 MB block is a fresh mapping (NumPy's
-    # arrays too, but NumPy asks for transparent huge pages: fewer, larger faults)
+        assert xla >= 5 and host >= 15, (policy, xla, host)
+    # the opt-out leaves glibc's behaviour: every 40 MB block XLA allocates is a fresh mapping
+    # (NumPy's too, but NumPy asks for transparent huge pages: fewer, larger faults)
     name, xla, host = _probe("system")
     assert name == "system"
-    assert xla > 0.5 * pages, xla
+    assert xla == 0, xla
 
 
 def test_bad_policy_is_a_clear_error():

@@ -242,3 +242,30 @@ def test_torchish_lowering_environment_variable():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode != 0
     assert "TORCHISH_LOWERING='conv=fast': unknown lowering 'fast' for 'conv'" in out.stderr
+
+
+def test_compiled_conv_step_programs_get_the_convolution_options(monkeypatch):
+    # both the reduced program and the full one (its fallback) of a compiled step with a
+    # convolution are built with convolutions=True (kernel choice, schedule)
+    flags = []
+    real = lowering.jit
+
+    def spy(fn, *, convolutions=False, **kw):
+        flags.append(convolutions)
+        return real(fn, convolutions=convolutions, **kw)
+
+    monkeypatch.setattr(lowering, "jit", spy)
+    T.manual_seed(0)
+    m = T.nn.Conv2d(1, 2, 3)
+    opt = T.optim.SGD(m.parameters(), lr=0.1)
+
+    @T.compile
+    def step(x):
+        opt.zero_grad()
+        loss = m(x).square().mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    step(T.ones(1, 1, 5, 5))
+    assert flags.count(True) >= 2, flags

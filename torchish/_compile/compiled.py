@@ -331,6 +331,9 @@ class Compiled:
             entry.op = Op(f"compiled_{getattr(self.fn, '__name__', 'fn')}", make_pure(self, entry, self._roots(args, kwargs), diff=True))
         elif not entry.parallel:
             entry.io = _WrittenIO(self, entry, traced)
+            if entry.io.convolutions:  # the full program (kept as a fallback) gets the same options
+                entry.jitted = lowering.jit(entry.pure, donate_argnums=(0, 1) if self.donate else (),
+                                            keep_unused=True, convolutions=True)
         return False, None
 
     def _run(self, entry, a, args, kwargs):

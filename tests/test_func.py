@@ -149,6 +149,7 @@ def test_stack_module_state_ensemble():
     np.testing.assert_allclose(out[2].numpy(), models[2](x).detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # torch's forward AD
 @pytest.mark.parametrize("layer", ["embedding", "max_pool"])
 def test_forward_mode_through_lookup_and_pooling_layers(layer):
     # jvp / jacfwd through an embedding (no padding_idx) and a max pooling: their derivatives must
@@ -167,3 +168,10 @@ def test_forward_mode_through_lookup_and_pooling_layers(layer):
     np.testing.assert_allclose(yt.numpy(), ((f(shifted) - y) / eps).numpy(), rtol=1e-2, atol=1e-3)
     jac = T.func.jacfwd(f)(params)
     assert set(jac) == set(params)
+    if layer == "embedding" and torch is not None:  # PyTorch's forward AD: the tangent's rows
+        import torch.autograd.forward_ad as fwAD
+
+        with fwAD.dual_level():
+            w = fwAD.make_dual(torch.tensor(params["weight"].numpy()), torch.tensor(tangents["weight"].numpy()))
+            tt = fwAD.unpack_dual(torch.nn.functional.embedding(torch.tensor(x.numpy()), w)).tangent
+        np.testing.assert_allclose(yt.numpy(), tt.numpy(), rtol=1e-6)

@@ -21,6 +21,18 @@ POOL_CASES = [
 ]
 
 
+def _square_loss_step(model, opt):
+    """A training step on mean(model(x)^2) (uncompiled)."""
+    def step(x):
+        opt.zero_grad()
+        loss = model(x).square().mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 @pytest.fixture
 def restore_lowering():
     yield
@@ -107,28 +119,14 @@ def test_scheduler_choices_compile_the_same_step(choice, restore_lowering):
     T.manual_seed(0)
     m = T.nn.Linear(4, 3)
     inner = T.compile(m)
-    opt = T.optim.Adam(m.parameters(), lr=0.1)
-
-    @T.compile
-    def step(x):
-        opt.zero_grad()
-        loss = inner(x).square().mean()
-        loss.backward()
-        opt.step()
-        return loss
+    step = T.compile(_square_loss_step(inner, T.optim.Adam(m.parameters(), lr=0.1)))
 
     x = T.ones(2, 4)
     losses = [step(x).item() for _ in range(3)]
     T.manual_seed(0)
     m2 = T.nn.Linear(4, 3)
-    opt2 = T.optim.Adam(m2.parameters(), lr=0.1)
-    ref = []
-    for _ in range(3):
-        opt2.zero_grad()
-        loss = m2(x).square().mean()
-        loss.backward()
-        opt2.step()
-        ref.append(loss.item())
+    eager = _square_loss_step(m2, T.optim.Adam(m2.parameters(), lr=0.1))
+    ref = [eager(x).item() for _ in range(3)]
     np.testing.assert_allclose(losses, ref, rtol=1e-5)
 
 
@@ -257,15 +255,7 @@ def test_compiled_conv_step_programs_get_the_convolution_options(monkeypatch):
     monkeypatch.setattr(lowering, "jit", spy)
     T.manual_seed(0)
     m = T.nn.Conv2d(1, 2, 3)
-    opt = T.optim.SGD(m.parameters(), lr=0.1)
-
-    @T.compile
-    def step(x):
-        opt.zero_grad()
-        loss = m(x).square().mean()
-        loss.backward()
-        opt.step()
-        return loss
+    step = T.compile(_square_loss_step(m, T.optim.SGD(m.parameters(), lr=0.1)))
 
     step(T.ones(1, 1, 5, 5))
     assert flags.count(True) >= 2, flags
